@@ -73,17 +73,17 @@ func (m strContains) needle() string { return event.ToLower(m.s) }
 func (m strGlob) match(raw, lower string) bool {
 	return globMatch(m.p, pick(raw, lower, m.cased))
 }
-func (m strGlob) needle() string                 { return event.ToLower(m.p.longestLiteral()) }
-func (m strNeq) match(raw, lower string) bool    { return !m.inner.match(raw, lower) }
-func (m strNeq) needle() string                  { return "" }
-func (m reMatch) match(raw, _ string) bool       { return m.re.MatchString(raw) }
-func (m reMatch) needle() string                 { return "" }
-func (m cidrMatch) needle() string               { return "" }
-func (m numMatch) needle() string                { return "" }
-func (m timeMatch) needle() string               { return "" }
-func (m cidrMatch) match(raw, _ string) bool     { return matchCIDR(m.p, raw) }
-func (m numMatch) match(raw, _ string) bool      { return m.cmp.holds(raw) }
-func (m timeMatch) match(raw, _ string) bool     { return m.holds(raw) }
+func (m strGlob) needle() string              { return event.ToLower(m.p.longestLiteral()) }
+func (m strNeq) match(raw, lower string) bool { return !m.inner.match(raw, lower) }
+func (m strNeq) needle() string               { return "" }
+func (m reMatch) match(raw, _ string) bool    { return m.re.MatchString(raw) }
+func (m reMatch) needle() string              { return "" }
+func (m cidrMatch) needle() string            { return "" }
+func (m numMatch) needle() string             { return "" }
+func (m timeMatch) needle() string            { return "" }
+func (m cidrMatch) match(raw, _ string) bool  { return matchCIDR(m.p, raw) }
+func (m numMatch) match(raw, _ string) bool   { return m.cmp.holds(raw) }
+func (m timeMatch) match(raw, _ string) bool  { return m.holds(raw) }
 
 type reMatch struct{ re *regexp.Regexp }
 
@@ -196,12 +196,12 @@ func (m timeMatch) holds(raw string) bool {
 // fieldSpecPlan is what the modifiers of one FieldSpec ask for.
 type fieldSpecPlan struct {
 	all, cased, contains, startswith, endswith, neq bool
-	re                                             bool
-	reFlags                                        string
-	cidr, exists, fieldref, expand                 bool
-	cmp                                            string // gt, gte, lt, lte
-	timePart                                       string
-	transforms                                     []string // in order: base64, base64offset, utf16*, wide, windash
+	re                                              bool
+	reFlags                                         string
+	cidr, exists, fieldref, expand                  bool
+	cmp                                             string // gt, gte, lt, lte
+	timePart                                        string
+	transforms                                      []string // in order: base64, base64offset, utf16*, wide, windash
 }
 
 var knownModifiers = map[string]bool{
