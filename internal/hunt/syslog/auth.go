@@ -39,8 +39,8 @@ const (
 
 var kinds = map[string]kind{
 	"sshd": kindSSHD, "sshd-session": kindSSHD, "sshd-auth": kindSSHD,
-	"sudo":    kindSudo,
-	"su":      kindSu,
+	"sudo": kindSudo,
+	"su":   kindSu, "su-l": kindSu, "sudo-i": kindSudo,
 	"useradd": kindUserTool, "usermod": kindUserTool, "userdel": kindUserTool,
 	"groupadd": kindUserTool, "groupmod": kindUserTool, "groupdel": kindUserTool,
 	"gpasswd": kindUserTool, "passwd": kindUserTool, "chpasswd": kindUserTool,
@@ -356,11 +356,13 @@ func pam(ev *event.Event, svc kind, msg string) {
 		ev.Add(FieldEventType, EventPamUserUnknown)
 	case strings.HasPrefix(msg, "session opened for user "):
 		// "session opened for user TARGET[(uid=N)] by [ACTOR](uid=N)"
+		// Uid is the uid of whoever User names.
 		rest := msg[len("session opened for user "):]
 		target, by, _ := strings.Cut(rest, " by ")
-		target, _, _ = strings.Cut(target, "(")
-		actor, uid, _ := strings.Cut(by, "(uid=")
-		uid = strings.TrimSuffix(uid, ")")
+		target, targetUID, _ := strings.Cut(target, "(uid=")
+		targetUID = strings.TrimSuffix(targetUID, ")")
+		actor, actorUID, _ := strings.Cut(by, "(uid=")
+		actorUID = strings.TrimSuffix(actorUID, ")")
 		switch svc {
 		case kindSu, kindSudo:
 			if svc == kindSu {
@@ -370,6 +372,7 @@ func pam(ev *event.Event, svc kind, msg string) {
 			}
 			addUser(ev, FieldTargetUser, target)
 			addUser(ev, FieldUser, actor)
+			addUser(ev, FieldUID, actorUID)
 		default:
 			if svc == kindSSHD {
 				ev.Add(FieldEventType, EventSSHSessionOpen)
@@ -377,8 +380,8 @@ func pam(ev *event.Event, svc kind, msg string) {
 				ev.Add(FieldEventType, EventSessionOpen)
 			}
 			addUser(ev, FieldUser, target)
+			addUser(ev, FieldUID, targetUID)
 		}
-		addUser(ev, FieldUID, uid)
 	case strings.HasPrefix(msg, "session closed for user "):
 		user := msg[len("session closed for user "):]
 		switch svc {

@@ -77,7 +77,7 @@ var opensshTemplates = map[string]want{
 	"E20": {EventPamAuthFailure, []string{FieldPamService, FieldUser}},
 	"E21": {EventPamUserUnknown, []string{FieldPamService}},
 	"E22": {EventSSHSessionClose, []string{FieldUser}},
-	"E23": {EventSSHSessionOpen, []string{FieldUser, FieldUID}},
+	"E23": {EventSSHSessionOpen, []string{FieldUser}},
 	"E24": {EventSSHDisconnect, []string{FieldSourceIP}},
 	"E25": {EventSSHDisconnect, []string{FieldSourceIP}},
 	"E26": {EventSSHDisconnect, []string{FieldSourceIP}},

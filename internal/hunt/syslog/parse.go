@@ -305,28 +305,11 @@ func (h *header) parse5424(s string, opts *Options) bool {
 func sdLen(s string) int {
 	i := 0
 	for i < len(s) && s[i] == '[' {
-		inQuote := false
-		j := i + 1
-		for ; j < len(s); j++ {
-			c := s[j]
-			if inQuote {
-				if c == '\\' {
-					j++
-				} else if c == '"' {
-					inQuote = false
-				}
-				continue
-			}
-			if c == '"' {
-				inQuote = true
-			} else if c == ']' {
-				break
-			}
-		}
-		if j >= len(s) {
+		n := sdElemLen(s[i:])
+		if n < 0 {
 			return -1
 		}
-		i = j + 1
+		i += n
 	}
 	if i == 0 {
 		return -1
@@ -334,11 +317,34 @@ func sdLen(s string) int {
 	return i
 }
 
+// sdElemLen returns the length of the one SD-ELEMENT "[…]" at the start of s,
+// or -1. A ']' inside a quoted PARAM-VALUE does not end it.
+func sdElemLen(s string) int {
+	inQuote := false
+	for j := 1; j < len(s); j++ {
+		c := s[j]
+		if inQuote {
+			if c == '\\' {
+				j++
+			} else if c == '"' {
+				inQuote = false
+			}
+			continue
+		}
+		if c == '"' {
+			inQuote = true
+		} else if c == ']' {
+			return j + 1
+		}
+	}
+	return -1
+}
+
 // addStructuredData adds each SD-PARAM as a field named "SD-ID.PARAM-NAME",
 // with the \" \\ \] escapes removed.
 func addStructuredData(ev *event.Event, sd string) {
 	for len(sd) > 0 && sd[0] == '[' {
-		n := sdLen(sd)
+		n := sdElemLen(sd)
 		if n <= 0 {
 			return
 		}
