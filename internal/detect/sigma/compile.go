@@ -1,7 +1,9 @@
 package sigma
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/vigil-edr/vigil/internal/event"
@@ -302,7 +304,13 @@ func (n *fieldNode) needles() ([]string, bool) {
 // compileSearch builds the node for one search identifier.
 func compileSearch(s *Search, opts *CompileOptions) (node, error) {
 	if s.Keywords != nil {
-		return compileFieldSpec(s.Keywords, opts)
+		// Keywords are a free-text search: each value may occur anywhere in a
+		// value of the event, as every Sigma backend implements them.
+		kw := *s.Keywords
+		if !slices.Contains(kw.Modifiers, "re") && !slices.Contains(kw.Modifiers, "contains") {
+			kw.Modifiers = append(append([]string(nil), kw.Modifiers...), "contains")
+		}
+		return compileFieldSpec(&kw, opts)
 	}
 	var alts []node
 	for _, m := range s.Maps {
@@ -310,7 +318,7 @@ func compileSearch(s *Search, opts *CompileOptions) (node, error) {
 		for i := range m {
 			n, err := compileFieldSpec(&m[i], opts)
 			if err != nil {
-				return nil, err
+				return nil, &lineError{line: m[i].Line, err: err}
 			}
 			ands = append(ands, n)
 		}
@@ -397,7 +405,12 @@ func compileDetection(d *Detection, opts *CompileOptions) (node, error) {
 	for _, name := range d.Order {
 		n, err := compileSearch(d.Searches[name], opts)
 		if err != nil {
-			return nil, &lineError{line: d.Searches[name].Line, err: fmt.Errorf("search %q: %w", name, err)}
+			line := d.Searches[name].Line
+			var le *lineError
+			if errors.As(err, &le) {
+				line = le.line
+			}
+			return nil, &lineError{line: line, err: fmt.Errorf("search %q: %w", name, err)}
 		}
 		searches[name] = n
 	}

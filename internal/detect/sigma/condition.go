@@ -3,6 +3,7 @@ package sigma
 import (
 	"fmt"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -206,7 +207,7 @@ func (p *condParser) primary() (*cond, error) {
 	if strings.ContainsAny(t, "*?") {
 		return nil, fmt.Errorf("condition: pattern %q may only follow '1 of' or 'all of'", t)
 	}
-	if !contains(p.names, t) {
+	if !slices.Contains(p.names, t) {
 		return nil, fmt.Errorf("condition refers to %q, which the detection does not define", t)
 	}
 	return &cond{kind: condIdent, name: t}, nil
@@ -252,13 +253,4 @@ func (p *condParser) quantifier() (*cond, error) {
 		return nil, fmt.Errorf("condition: %q of: want a positive number, 'all' or 'any'", q)
 	}
 	return &cond{kind: condOneOf, kids: kids, count: n}, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
