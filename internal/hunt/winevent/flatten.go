@@ -193,10 +193,21 @@ func (f *Flattener) End() {
 		}
 	}
 	for _, it := range items {
-		f.pend = append(f.pend, pending{name: name, off: it.off, end: it.end})
+		f.pend = append(f.pend, f.trimmed(name, it.off, it.end))
 	}
-	f.pend = append(f.pend, pending{name: name, off: fr.textStart, end: int32(len(f.buf))})
+	f.pend = append(f.pend, f.trimmed(name, fr.textStart, int32(len(f.buf))))
 }
+
+// trimmed returns the pending field for buf[off:end] without trailing
+// white space, as the JSON rendering has it.
+func (f *Flattener) trimmed(name string, off, end int32) pending {
+	for end > off && isSpace(f.buf[end-1]) {
+		end--
+	}
+	return pending{name: name, off: off, end: end}
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 // Depth returns the number of open elements.
 func (f *Flattener) Depth() int { return len(f.stack) }
