@@ -12,7 +12,7 @@
 // records flattened into the record, and the enriched section that auditd
 // appends after a 0x1d byte (ARCH=x86_64 SYSCALL=execve UID="root" …) added
 // with its upper-case names. A value of (null) means the kernel had none and
-// is left out; "?" is kept.
+// is left out, as is an empty unquoted value (mac=); "?" is kept.
 //
 // Reader streams a log into events, one per record, named exactly as the
 // record names them plus "type" for the record type (the shape SigmaHQ's

@@ -93,6 +93,9 @@ func (r *Reader) Next(ev *event.Event) error {
 		b, err := r.readLine()
 		if errors.Is(err, io.EOF) {
 			r.eof = true
+			if len(b) == 0 {
+				continue
+			}
 		} else if err != nil {
 			return err
 		}

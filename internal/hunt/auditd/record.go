@@ -220,6 +220,9 @@ func parseKV(r *Record, s string, execve, nested bool) {
 			if end < 0 {
 				end = len(s) - i
 			}
+			if end > 6 && strings.HasPrefix(s[i:], "(null)") {
+				end = 6 // key=(null)ARCH=… : an enriched section whose 0x1d was lost
+			}
 			val = s[i : i+end]
 			i += end
 			// The legacy "(hostname=?, addr=?, terminal=cron res=success)",
