@@ -1,0 +1,60 @@
+// Command vigil is Vigil's server, console and command-line tool. This first
+// version offers offline hunting over log files and rule management; the
+// server, console and agent enrolment arrive with later issues.
+//
+// The wiring of every stage lives here and only here (see DESIGN.md).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// exitError carries a process exit status without printing anything more.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := newRootCmd()
+	err := root.ExecuteContext(ctx)
+	var ee exitError
+	switch {
+	case errors.As(err, &ee):
+		os.Exit(ee.code)
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "vigil:", err)
+		os.Exit(1)
+	}
+}
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "vigil",
+		Short: "Vigil: open-source EDR and SOC platform",
+		Long: `Vigil detects attacks on endpoints with Sigma rules and helps a security team
+respond. This binary holds the server, the web console and the command-line tools.
+
+Hunt through logs you already have:
+  vigil hunt --rules ./rules /var/log/auth.log ./evtx/
+
+Check rules before deploying them:
+  vigil rules lint ./rules`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version,
+	}
+	root.AddCommand(newHuntCmd(), newRulesCmd())
+	return root
+}
