@@ -193,7 +193,6 @@ func (r *syslogReader) warnings() (int, []string) {
 	return int(s.Truncated), []string{fmt.Sprintf("%d lines longer than the line limit were cut", s.Truncated)}
 }
 
-
 type auditdReader struct{ *auditd.Reader }
 
 func newAuditdReader(r io.Reader, src string) reader {

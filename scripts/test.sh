@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Runs Vigil's whole test suite on a fresh Debian machine: installs what the
+# tests need, then formatting, vet, staticcheck, the race-enabled tests, a
+# short run of every fuzz target and one iteration of every benchmark.
+#
+# Usage: scripts/test.sh            (everything)
+#        FUZZTIME=30s scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FUZZTIME=${FUZZTIME:-10s}
+STATICCHECK=honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "toolchain"
+if ! command -v go >/dev/null; then
+	echo "Go is not installed: install Go 1.26 (https://go.dev/dl) and run again" >&2
+	exit 1
+fi
+go version
+if [ ! -d ../shared/corpus ]; then
+	echo "WARNING: ../shared/corpus is missing: corpus-based tests will be SKIPPED" >&2
+fi
+
+step "gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+
+step "go vet"
+go vet ./...
+
+step "staticcheck"
+go run "$STATICCHECK" ./...
+
+step "build (static, CGO_ENABLED=0)"
+CGO_ENABLED=0 go build -o /dev/null ./cmd/...
+
+step "go test -race"
+go test -race -count=1 ./...
+
+step "fuzz ($FUZZTIME per target)"
+# Every Fuzz* function in the module, found from the source.
+grep -rl --include='*_test.go' '^func Fuzz' . | while read -r f; do
+	pkg=./$(dirname "${f#./}")
+	for fn in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$f" | sed 's/^func //'); do
+		echo "-- $pkg $fn"
+		go test -run '^$' -fuzz "^${fn}\$" -fuzztime "$FUZZTIME" "$pkg"
+	done
+done
+
+step "benchmarks (one iteration each, so they never rot)"
+go test -run '^$' -bench . -benchtime 1x ./...
+
+step "done"
