@@ -462,6 +462,12 @@ func (p *parser) subst(v val, inAttr bool, attrSet *bool, depth int) error {
 		if inAttr || len(data) == 0 {
 			return nil
 		}
+		// Compiling counts against the output budget: a template could
+		// name the same large value many times.
+		p.out += len(data)
+		if p.out > maxOutPerRec {
+			return errBudget
+		}
 		base := len(p.scratch)
 		ops, _, err := p.compile(p.scratch, int(v.off), int(v.off+v.size), false, true)
 		p.scratch = ops
