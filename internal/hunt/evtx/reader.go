@@ -93,32 +93,45 @@ type Reader struct {
 // file is shorter than a header; a bad header checksum is only a warning and
 // the chunks are still read.
 func NewReader(r io.ReaderAt, size int64, opts Options) (*Reader, error) {
+	rd := &Reader{chunk: make([]byte, chunkSize)}
+	rd.p.init()
+	if err := rd.Reset(r, size, opts); err != nil {
+		return nil, err
+	}
+	return rd, nil
+}
+
+// Reset makes the Reader read another file, as NewReader would, keeping its
+// buffers and interned names so that reading many files allocates less. On
+// error the Reader has no records to return.
+func (r *Reader) Reset(ra io.ReaderAt, size int64, opts Options) error {
 	if opts.MaxWarnings <= 0 {
 		opts.MaxWarnings = DefaultMaxWarnings
 	}
-	rd := &Reader{r: r, size: size, opts: opts, chunk: make([]byte, chunkSize)}
-	rd.p.init()
+	r.r, r.size, r.opts = ra, size, opts
+	r.slots, r.declared, r.next, r.loaded = 0, 0, 0, false
+	r.stats = Stats{}
 	if size < 128 {
-		return nil, ErrNotEVTX
+		return ErrNotEVTX
 	}
-	h := rd.headerBuf[:min(size, fileHeaderSize)]
-	if n, err := r.ReadAt(h, 0); n < 128 {
-		return nil, fmt.Errorf("evtx: reading file header: %w", err)
+	h := r.headerBuf[:min(size, fileHeaderSize)]
+	if n, err := ra.ReadAt(h, 0); n < 128 {
+		return fmt.Errorf("evtx: reading file header: %w", err)
 	}
 	if !bytes.Equal(h[:8], fileMagic) {
-		return nil, ErrNotEVTX
+		return ErrNotEVTX
 	}
 	if got, want := crc32.ChecksumIEEE(h[:120]), binary.LittleEndian.Uint32(h[124:]); got != want {
-		rd.warn(-1, 0, fmt.Sprintf("header checksum %#08x, computed %#08x", want, got))
+		r.warn(-1, 0, fmt.Sprintf("header checksum %#08x, computed %#08x", want, got))
 	}
-	rd.declared = int(binary.LittleEndian.Uint16(h[42:]))
+	r.declared = int(binary.LittleEndian.Uint16(h[42:]))
 	if size > fileHeaderSize {
-		rd.slots = int((size - fileHeaderSize + chunkSize - 1) / chunkSize)
+		r.slots = int((size - fileHeaderSize + chunkSize - 1) / chunkSize)
 	}
 	if size < fileHeaderSize {
-		rd.warn(-1, 0, fmt.Sprintf("file truncated to %d bytes, no chunks", size))
+		r.warn(-1, 0, fmt.Sprintf("file truncated to %d bytes, no chunks", size))
 	}
-	return rd, nil
+	return nil
 }
 
 // Stats returns the counts so far. The Messages slice is shared with the

@@ -78,3 +78,42 @@ func TestCorpus(t *testing.T) {
 		t.Logf("%s: %d files, %d records", sub, len(files), total)
 	}
 }
+
+// TestReset reads two files with one Reader and checks that the second
+// read matches a fresh Reader's.
+func TestReset(t *testing.T) {
+	files := corpusFiles(t, "evtx", ".evtx")
+	a, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(files[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := readBytes(t, b)
+	r, err := NewReader(bytesReaderAt(a), int64(len(a)), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev event.Event
+	for r.Next(&ev) == nil {
+	}
+	if err := r.Reset(bytesReaderAt(b), int64(len(b)), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for ; r.Next(&ev) == nil; n++ {
+		if n >= len(want) || len(ev.Fields) != len(want[n].Fields) || ev.Record != want[n].Record {
+			t.Fatalf("event %d differs after Reset", n)
+		}
+		for i := range ev.Fields {
+			if ev.Fields[i] != want[n].Fields[i] {
+				t.Fatalf("event %d field %d: %v, want %v", n, i, ev.Fields[i], want[n].Fields[i])
+			}
+		}
+	}
+	if st := r.Stats(); n != len(want) || st.Records != n {
+		t.Fatalf("%d events after Reset, want %d; stats %+v", n, len(want), st)
+	}
+}
