@@ -24,6 +24,92 @@ type node interface {
 	// needles returns a set of lower-case literals at least one of which every
 	// matching event contains, or ok=false when no such set is known.
 	needles() (set []string, ok bool)
+	// formula returns the whole necessary condition over needles (nil when
+	// nothing is known): a cheap test run before eval.
+	formula() *pf
+}
+
+// pf is a prefilter formula over needle presence: a needle, AND, OR. A nil
+// *pf means "unknown" (true).
+type pf struct {
+	op     byte // 'n' needle, '&' and, '|' or
+	needle string
+	id     int32
+	kids   []*pf
+}
+
+func pfAnd(kids []*pf) *pf {
+	var keep []*pf
+	for _, k := range kids {
+		if k != nil {
+			keep = append(keep, k)
+		}
+	}
+	switch len(keep) {
+	case 0:
+		return nil
+	case 1:
+		return keep[0]
+	}
+	return &pf{op: '&', kids: keep}
+}
+
+func pfOr(kids []*pf) *pf {
+	for _, k := range kids {
+		if k == nil {
+			return nil // one unknown branch makes the whole OR unknown
+		}
+	}
+	switch len(kids) {
+	case 0:
+		return nil
+	case 1:
+		return kids[0]
+	}
+	return &pf{op: '|', kids: kids}
+}
+
+func formulas(kids []node) []*pf {
+	out := make([]*pf, len(kids))
+	for i, k := range kids {
+		out[i] = k.formula()
+	}
+	return out
+}
+
+func (n *andNode) formula() *pf { return pfAnd(formulas(n.kids)) }
+func (n *orNode) formula() *pf  { return pfOr(formulas(n.kids)) }
+func (n *notNode) formula() *pf { return nil }
+func (n *ofNode) formula() *pf {
+	if n.count >= len(n.kids) {
+		return pfAnd(formulas(n.kids))
+	}
+	return pfOr(formulas(n.kids))
+}
+
+func (n *fieldNode) formula() *pf {
+	if n.exists != nil || n.fieldref != nil || n.null || len(n.values) == 0 {
+		return nil
+	}
+	var kids []*pf
+	for _, m := range n.values {
+		s := m.needles()
+		if len(s) == 0 {
+			if n.all {
+				continue
+			}
+			return nil
+		}
+		alts := make([]*pf, len(s))
+		for i, x := range s {
+			alts[i] = &pf{op: 'n', needle: x}
+		}
+		kids = append(kids, pfOr(alts))
+	}
+	if n.all {
+		return pfAnd(kids)
+	}
+	return pfOr(kids)
 }
 
 type andNode struct{ kids []node }
@@ -282,21 +368,21 @@ func (n *fieldNode) needles() ([]string, bool) {
 	}
 	var set []string
 	for _, m := range n.values {
-		s := m.needle()
-		if len(s) < minNeedle {
+		s := m.needles()
+		if len(s) == 0 {
 			if n.all {
 				continue // another value may still give a needle
 			}
 			return nil, false
 		}
 		if n.all {
-			// Every value must match, so any one needle is necessary: keep the longest.
-			if len(set) == 0 || len(s) > len(set[0]) {
-				set = []string{s}
+			// Every value must match, so any one value's set is necessary: keep the best.
+			if len(set) == 0 || better(s, set) {
+				set = s
 			}
 			continue
 		}
-		set = append(set, s)
+		set = append(set, s...)
 	}
 	return set, len(set) > 0
 }
@@ -381,6 +467,9 @@ func compileFieldSpec(fs *FieldSpec, opts *CompileOptions) (node, error) {
 	}
 	if n.values, err = compileValues(fs, p, opts); err != nil {
 		return nil, fmt.Errorf("field %q: %w", fs.Field, err)
+	}
+	if !n.all {
+		n.values = mergeContains(n.values)
 	}
 	if n.null && n.all && len(n.values) > 0 {
 		return nil, fmt.Errorf("field %q: null cannot be combined with |all", fs.Field)

@@ -15,6 +15,7 @@ type Compiled struct {
 	root    node
 	filters []node // Sigma filters naming this rule; a match of any suppresses it
 	group   int    // index of the rule's log source in Engine.groups
+	pre     *pf    // necessary condition over needles, checked before root
 	// Emit is false for rules that only feed correlation rules (generate: false).
 	Emit bool
 
@@ -126,6 +127,16 @@ func ruleError(r *Rule, err error) error {
 func (e *Engine) index() {
 	ids := map[string]int32{}
 	var needles []string
+	intern := func(n string) int32 {
+		id, seen := ids[n]
+		if !seen {
+			id = int32(len(needles))
+			ids[n] = id
+			needles = append(needles, n)
+			e.needleRules = append(e.needleRules, nil)
+		}
+		return id
+	}
 	for i, c := range e.rules {
 		set, ok := c.root.needles()
 		if !ok || len(set) == 0 {
@@ -133,19 +144,31 @@ func (e *Engine) index() {
 			continue
 		}
 		for _, n := range set {
-			id, seen := ids[n]
-			if !seen {
-				id = int32(len(needles))
-				ids[n] = id
-				needles = append(needles, n)
-				e.needleRules = append(e.needleRules, nil)
-			}
+			id := intern(n)
 			if l := e.needleRules[id]; len(l) == 0 || l[len(l)-1] != int32(i) {
 				e.needleRules[id] = append(l, int32(i))
 			}
 		}
 	}
+	// The full prefilter formula of each rule uses more needles than the
+	// index; they are scanned too, so one pass answers both.
+	for _, c := range e.rules {
+		c.pre = c.root.formula()
+		assignIDs(c.pre, intern)
+	}
 	e.needles = newNeedleSet(needles)
+}
+
+func assignIDs(p *pf, intern func(string) int32) {
+	if p == nil {
+		return
+	}
+	if p.op == 'n' {
+		p.id = intern(p.needle)
+	}
+	for _, k := range p.kids {
+		assignIDs(k, intern)
+	}
 }
 
 // Rules returns the compiled detection rules.
@@ -253,7 +276,7 @@ func (m *Matcher) Match(ev *event.Event) []Match {
 	slices.Sort(m.cands)
 	for _, r := range m.cands {
 		c := m.e.rules[r]
-		if !c.root.eval(ev) {
+		if !m.holds(c.pre) || !c.root.eval(ev) {
 			continue
 		}
 		suppressed := false
@@ -272,6 +295,30 @@ func (m *Matcher) Match(ev *event.Event) []Match {
 		m.out = append(m.out, Match{Rule: c, Fields: m.fields[start:len(m.fields):len(m.fields)]})
 	}
 	return m.out
+}
+
+// holds evaluates a prefilter formula against the needles found in this event.
+func (m *Matcher) holds(p *pf) bool {
+	if p == nil {
+		return true
+	}
+	switch p.op {
+	case 'n':
+		return m.needleSeen[p.id] == m.gen
+	case '&':
+		for _, k := range p.kids {
+			if !m.holds(k) {
+				return false
+			}
+		}
+		return true
+	}
+	for _, k := range p.kids {
+		if m.holds(k) {
+			return true
+		}
+	}
+	return false
 }
 
 // logsources returns, for the event's log source, which rule groups apply and
@@ -325,3 +372,4 @@ func Compile(path string, data []byte, opts Options) (*Engine, error) {
 	}
 	return e, nil
 }
+

@@ -256,3 +256,52 @@ func TestBracketsInValuesAreNotNesting(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestManyContainsValues(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("sel:\n  CommandLine|contains:\n")
+	for _, v := range []string{"а", "е", "о", "р", "с", "у", "х", "ѕ", "і", "ј", "ԁ", "ɡ", "😀"} {
+		b.WriteString("    - '" + v + "'\n")
+	}
+	b.WriteString("condition: sel")
+	rule := ruleWith(b.String())
+	for _, tc := range []struct {
+		cmd  string
+		want bool
+	}{
+		{"powershell -enc abc", false},
+		{"powershеll -enc abc", true}, // Cyrillic е
+		{"run 😀 now", true},
+		{"", false},
+	} {
+		if got := matches(t, rule, ev("CommandLine", tc.cmd)); got != tc.want {
+			t.Errorf("%q: match = %v, want %v", tc.cmd, got, tc.want)
+		}
+	}
+}
+
+func TestRequiredLiterals(t *testing.T) {
+	tests := []struct {
+		re   string
+		want []string
+	}{
+		{`Invoke-Mimikatz`, []string{"invoke-mimikatz"}},
+		{`(?i)foo\s+barbaz`, []string{"barbaz"}},
+		{`(cmd|powershell)\.exe -enc`, []string{".exe -enc"}},
+		{`(certutil|bitsadmin)`, []string{"certutil", "bitsadmin"}},
+		{`(certutil|ab)`, nil},
+		{`a*bcdef?`, []string{"bcde"}},
+		{`(abcd){2,}`, []string{"abcd"}},
+		{`(abcd)?`, nil},
+	}
+	for _, tc := range tests {
+		m, err := compileRegex(tc.re, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := m[0].needles()
+		if strings.Join(got, "|") != strings.Join(tc.want, "|") {
+			t.Errorf("%s: literals %q, want %q", tc.re, got, tc.want)
+		}
+	}
+}

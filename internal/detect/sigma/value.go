@@ -19,9 +19,16 @@ import (
 // lower its lower-case form (see event.Event.Lower).
 type valueMatcher interface {
 	match(raw, lower string) bool
-	// needle returns a lower-case literal that every value this matcher accepts
-	// contains, or "" when there is none.
-	needle() string
+	// needles returns lower-case literals at least one of which every value
+	// this matcher accepts contains; nil when none is known.
+	needles() []string
+}
+
+func one(s string) []string {
+	if len(s) < minNeedle {
+		return nil
+	}
+	return []string{event.ToLower(s)}
 }
 
 // String matchers. s is lower-cased unless cased is set.
@@ -57,35 +64,38 @@ func pick(raw, lower string, cased bool) string {
 }
 
 func (m strEq) match(raw, lower string) bool { return pick(raw, lower, m.cased) == m.s }
-func (m strEq) needle() string               { return event.ToLower(m.s) }
+func (m strEq) needles() []string            { return one(m.s) }
 func (m strPrefix) match(raw, lower string) bool {
 	return strings.HasPrefix(pick(raw, lower, m.cased), m.s)
 }
-func (m strPrefix) needle() string { return event.ToLower(m.s) }
+func (m strPrefix) needles() []string { return one(m.s) }
 func (m strSuffix) match(raw, lower string) bool {
 	return strings.HasSuffix(pick(raw, lower, m.cased), m.s)
 }
-func (m strSuffix) needle() string { return event.ToLower(m.s) }
+func (m strSuffix) needles() []string { return one(m.s) }
 func (m strContains) match(raw, lower string) bool {
 	return strings.Contains(pick(raw, lower, m.cased), m.s)
 }
-func (m strContains) needle() string { return event.ToLower(m.s) }
+func (m strContains) needles() []string { return one(m.s) }
 func (m strGlob) match(raw, lower string) bool {
 	return globMatch(m.p, pick(raw, lower, m.cased))
 }
-func (m strGlob) needle() string              { return event.ToLower(m.p.longestLiteral()) }
+func (m strGlob) needles() []string           { return one(m.p.longestLiteral()) }
 func (m strNeq) match(raw, lower string) bool { return !m.inner.match(raw, lower) }
-func (m strNeq) needle() string               { return "" }
+func (m strNeq) needles() []string            { return nil }
 func (m reMatch) match(raw, _ string) bool    { return m.re.MatchString(raw) }
-func (m reMatch) needle() string              { return "" }
-func (m cidrMatch) needle() string            { return "" }
-func (m numMatch) needle() string             { return "" }
-func (m timeMatch) needle() string            { return "" }
+func (m reMatch) needles() []string           { return m.lits }
+func (m cidrMatch) needles() []string         { return nil }
+func (m numMatch) needles() []string          { return nil }
+func (m timeMatch) needles() []string         { return nil }
 func (m cidrMatch) match(raw, _ string) bool  { return matchCIDR(m.p, raw) }
 func (m numMatch) match(raw, _ string) bool   { return m.cmp.holds(raw) }
 func (m timeMatch) match(raw, _ string) bool  { return m.holds(raw) }
 
-type reMatch struct{ re *regexp.Regexp }
+type reMatch struct {
+	re   *regexp.Regexp
+	lits []string // required literals, lower-case, from requiredLiterals
+}
 
 type cidrMatch struct{ p netip.Prefix }
 
@@ -412,7 +422,59 @@ func compileRegex(s, flags string) ([]valueMatcher, error) {
 		}
 		return nil, fmt.Errorf("regular expression %q: %v", clip(s, 80), err)
 	}
-	return []valueMatcher{reMatch{re}}, nil
+	var lits []string
+	if parsed, err := syntax.Parse(expr, syntax.Perl); err == nil {
+		lits, _ = requiredLiterals(parsed.Simplify())
+	}
+	return []valueMatcher{reMatch{re: re, lits: lits}}, nil
+}
+
+// maxLiteralSet bounds the alternatives kept by requiredLiterals.
+const maxLiteralSet = 64
+
+// requiredLiterals returns lower-case literals at least one of which occurs
+// in every string the expression matches (ok=false when none is known). It is
+// the "inner literal" analysis of grep-like tools, simplified: a literal is
+// itself, a concatenation takes its most selective part, an alternation the
+// union of its branches, and repetitions with a minimum of one their body.
+func requiredLiterals(re *syntax.Regexp) ([]string, bool) {
+	switch re.Op {
+	case syntax.OpLiteral:
+		s := event.ToLower(string(re.Rune))
+		if len(s) < minNeedle {
+			return nil, false
+		}
+		return []string{s}, true
+	case syntax.OpCapture, syntax.OpPlus:
+		return requiredLiterals(re.Sub[0])
+	case syntax.OpRepeat:
+		if re.Min >= 1 {
+			return requiredLiterals(re.Sub[0])
+		}
+	case syntax.OpConcat:
+		var best []string
+		found := false
+		for _, sub := range re.Sub {
+			if set, ok := requiredLiterals(sub); ok && (!found || better(set, best)) {
+				best, found = set, true
+			}
+		}
+		return best, found
+	case syntax.OpAlternate:
+		var all []string
+		for _, sub := range re.Sub {
+			set, ok := requiredLiterals(sub)
+			if !ok {
+				return nil, false
+			}
+			all = append(all, set...)
+		}
+		if len(all) > maxLiteralSet {
+			return nil, false
+		}
+		return all, len(all) > 0
+	}
+	return nil, false
 }
 
 func asSyntaxError(err error, target **syntax.Error) bool {
@@ -577,4 +639,96 @@ func windash(pt pattern) []pattern {
 
 func isWordByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c >= 0x80
+}
+
+// multiContains tests many "contains" literals in one pass over the value: a
+// bitmap of the literals' first bytes skips positions no literal can start
+// at, and only literals with that first byte are compared. Rules that list
+// dozens of characters (emoji, homoglyphs, Unicode look-alikes) over a
+// mostly-ASCII command line cost one table look-up per byte instead of one
+// search per literal.
+type multiContains struct {
+	bits    [4]uint64
+	byFirst map[byte][]string
+	lits    []string
+	cased   bool
+}
+
+// minMultiContains is the list length from which a field's contains values
+// are merged into one multiContains.
+const minMultiContains = 8
+
+func newMultiContains(lits []string, cased bool) *multiContains {
+	m := &multiContains{byFirst: map[byte][]string{}, lits: lits, cased: cased}
+	for _, l := range lits {
+		c := l[0]
+		m.bits[c>>6] |= 1 << (c & 63)
+		m.byFirst[c] = append(m.byFirst[c], l)
+	}
+	return m
+}
+
+func (m *multiContains) match(raw, lower string) bool {
+	s := pick(raw, lower, m.cased)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if m.bits[c>>6]&(1<<(c&63)) == 0 {
+			continue
+		}
+		for _, l := range m.byFirst[c] {
+			if strings.HasPrefix(s[i:], l) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (m *multiContains) needles() []string {
+	out := make([]string, 0, len(m.lits))
+	for _, l := range m.lits {
+		n := one(l)
+		if n == nil {
+			return nil
+		}
+		out = append(out, n...)
+	}
+	return out
+}
+
+// mergeContains replaces many plain contains matchers of one field by one
+// multiContains; other matchers are kept as they are.
+func mergeContains(ms []valueMatcher) []valueMatcher {
+	var lits [2][]string // by cased
+	for _, m := range ms {
+		if c, ok := m.(strContains); ok && c.s != "" {
+			i := 0
+			if c.cased {
+				i = 1
+			}
+			lits[i] = append(lits[i], c.s)
+		}
+	}
+	if len(lits[0]) < minMultiContains && len(lits[1]) < minMultiContains {
+		return ms
+	}
+	var out []valueMatcher
+	for _, m := range ms {
+		if c, ok := m.(strContains); ok && c.s != "" {
+			i := 0
+			if c.cased {
+				i = 1
+			}
+			if len(lits[i]) >= minMultiContains {
+				continue
+			}
+		}
+		out = append(out, m)
+	}
+	for i, l := range lits {
+		if len(l) >= minMultiContains {
+			out = append(out, newMultiContains(l, i == 1))
+		}
+	}
+	return out
 }
