@@ -372,4 +372,3 @@ func Compile(path string, data []byte, opts Options) (*Engine, error) {
 	}
 	return e, nil
 }
-
