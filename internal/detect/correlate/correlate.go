@@ -18,6 +18,7 @@
 // (or, with a condition, that many distinct rules) has matched within the
 // timespan; temporal_ordered additionally needs them in the listed order.
 //
+// An observation that lacks a group-by field is ignored by that correlation.
 // Observations must arrive in time order per group; offline hunting sorts
 // them first, live detection receives them in ingest order.
 //
@@ -258,7 +259,12 @@ func (e *Engine) apply(c *corr, ref string, o Observation) (Hit, bool) {
 	gv := make([]GroupValue, len(c.c.GroupBy))
 	var key strings.Builder
 	for i, g := range c.c.GroupBy {
-		v, _ := o.Fields.Get(c.fieldFor(g, o))
+		v, ok := o.Fields.Get(c.fieldFor(g, o))
+		if !ok {
+			// An event without the group-by field belongs to no group: counting
+			// all such events together would correlate unrelated activity.
+			return Hit{}, false
+		}
 		gv[i] = GroupValue{Field: g, Value: v}
 		key.WriteString(v)
 		key.WriteByte(0)

@@ -60,8 +60,9 @@ type corpus struct {
 	sgLoadErrs  []string
 	evtxFiles   int
 	notEVTX     int
-	multiEvents int // events with a field name occurring more than once
-	multiFields int // such fields, given to sigma-go as lists
+	multiEvents int      // events with a field name occurring more than once
+	multiFields int      // such fields, given to sigma-go as lists
+	multiNames  []string // their names, mapped to themselves in sigma-go's config
 }
 
 var (
@@ -158,11 +159,6 @@ func buildCorpus(root string) (*corpus, error) {
 		return nil, fmt.Errorf("subset engine: %v", errors.Join(serrs...))
 	}
 	c.subset = subset
-	for _, cr := range subset.Rules() {
-		k := ruleKey(cr.Rule.Path, cr.Rule.ID)
-		c.subsetIdx[cr] = int32(len(c.sg))
-		c.sg = append(c.sg, &sgRule{key: k, rule: loadable[k], eval: sgeval.ForRule(loadable[k])})
-	}
 
 	// Events.
 	files, err := listFiles(filepath.Join(root, "evtx"), ".evtx")
@@ -193,25 +189,40 @@ func buildCorpus(root string) (*corpus, error) {
 			c.events = append(c.events, ev.Clone())
 		}
 	}
+	multiNames := map[string]bool{}
 	for _, e := range c.events {
-		m, multi := toMap(e)
+		m, multi := toMap(e, multiNames)
 		c.maps = append(c.maps, m)
 		if multi > 0 {
 			c.multiEvents++
 			c.multiFields += multi
 		}
 	}
+
+	// sigma-go reads a list-valued field value by value only through a field
+	// mapping, so the config maps every field name that repeats in some
+	// event to itself; other fields keep sigma-go's direct map lookup.
+	cfg := sigmago.Config{Title: "identity mapping for multi-valued fields", FieldMappings: map[string]sigmago.FieldMapping{}}
+	for name := range multiNames {
+		cfg.FieldMappings[name] = sigmago.FieldMapping{TargetNames: []string{name}}
+		c.multiNames = append(c.multiNames, name)
+	}
+	slices.Sort(c.multiNames)
+	for _, cr := range subset.Rules() {
+		k := ruleKey(cr.Rule.Path, cr.Rule.ID)
+		c.subsetIdx[cr] = int32(len(c.sg))
+		c.sg = append(c.sg, &sgRule{key: k, rule: loadable[k], eval: sgeval.ForRule(loadable[k], sgeval.WithConfig(cfg))})
+	}
 	return c, nil
 }
 
 // toMap converts an event to the form sigma-go evaluates. A field that occurs
-// several times (the unnamed Data elements of classic events) becomes a
-// []interface{} of its values, which is what sigma-go receives when EVTX is
-// exported to JSON and decoded with encoding/json. Without a backend config
-// sigma-go compares such a value as its fmt.Sprint text ("[a b c]"), so a
-// contains test sees every value and an equality test sees none. multi counts
-// the fields so converted.
-func toMap(e *event.Event) (m map[string]interface{}, multi int) {
+// several times (the unnamed Data elements of classic events, Channel in
+// System and UserData) becomes a []interface{} of its values, which is what
+// sigma-go receives when EVTX is exported to JSON and decoded with
+// encoding/json; its name is added to multiNames. multi counts the fields so
+// converted.
+func toMap(e *event.Event, multiNames map[string]bool) (m map[string]interface{}, multi int) {
 	m = make(map[string]interface{}, len(e.Fields))
 	for _, f := range e.Fields {
 		switch v := m[f.Name].(type) {
@@ -219,6 +230,7 @@ func toMap(e *event.Event) (m map[string]interface{}, multi int) {
 			m[f.Name] = f.Value
 		case string:
 			m[f.Name] = []interface{}{v, f.Value}
+			multiNames[f.Name] = true
 			multi++
 		case []interface{}:
 			m[f.Name] = append(v, f.Value)
@@ -402,8 +414,8 @@ func TestCompareRatio(t *testing.T) {
 	for _, e := range c.sgLoadErrs[:min(3, len(c.sgLoadErrs))] {
 		t.Logf("  sigma-go parse error, e.g. %s", e)
 	}
-	t.Logf("events: %d from %d EVTX files (%d not EVTX); %d events have a repeated field name (%d fields given to sigma-go as lists)",
-		n, c.evtxFiles, c.notEVTX, c.multiEvents, c.multiFields)
+	t.Logf("events: %d from %d EVTX files (%d not EVTX); %d events have a repeated field name (%d fields given to sigma-go as lists, names %v)",
+		n, c.evtxFiles, c.notEVTX, c.multiEvents, c.multiFields, c.multiNames)
 
 	// sigma-go: one timed pass that also records matches and errors.
 	sgMatch := map[pair]bool{}
