@@ -299,6 +299,8 @@ func TestDetect(t *testing.T) {
 		{"audit.log", "node=host type=SYSCALL msg=audit(1.2:3): x=y", FormatAuditd},
 		{"auth.log", "Dec 10 06:55:46 LabSZ sshd[24200]: hi", FormatSyslog},
 		{"blob.bin", "\x00\x01\x02", ""},
+		{"LICENSE", "                    GNU GENERAL PUBLIC LICENSE\n", ""},
+		{"rfc5424.log", "<34>1 2003-10-11T22:14:15.003Z mymachine.example.com su - ID47 - 'su root' failed", FormatSyslog},
 		{"empty.log", "", ""},
 	}
 	for _, tc := range tests {

@@ -120,6 +120,12 @@ func Detect(path string, head []byte) Format {
 	if len(trimmed) == 0 {
 		return ""
 	}
+	// Text is hunted as syslog only when its first line reads as one; a
+	// README or a licence next to the logs is skipped, not turned into events.
+	var ev event.Event
+	if err := syslog.Parse(firstLine(trimmed), syslog.Options{}, &ev); err != nil {
+		return ""
+	}
 	return FormatSyslog
 }
 
