@@ -125,8 +125,9 @@ func Run(ctx context.Context, eng *sigma.Engine, corr *correlate.Engine, files [
 			defer wg.Done()
 			m := eng.NewMatcher()
 			ev := &event.Event{}
+			rs := &readers{}
 			for f := range work {
-				err := huntFile(ctx, f, m, ev, &events, func(ms []sigma.Match, ev *event.Event) {
+				err := huntFile(ctx, rs, f, m, ev, &events, func(ms []sigma.Match, ev *event.Event) {
 					mu.Lock()
 					defer mu.Unlock()
 					for _, x := range ms {
@@ -217,9 +218,9 @@ func cloneFields(fs []event.Field) []event.Field {
 
 // huntFile reads one file to the end, matching every event. report is called
 // once at the end with the reader's warnings and the error that stopped it.
-func huntFile(ctx context.Context, f File, m *sigma.Matcher, ev *event.Event,
+func huntFile(ctx context.Context, rs *readers, f File, m *sigma.Matcher, ev *event.Event,
 	events *atomic.Uint64, onMatch func([]sigma.Match, *event.Event), report func(int, []string, error)) error {
-	r, closer, _, err := open(f)
+	r, closer, _, err := rs.open(f)
 	if err != nil {
 		report(0, nil, err)
 		return err

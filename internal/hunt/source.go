@@ -139,8 +139,14 @@ func firstLine(b []byte) []byte {
 // ErrUnknownFormat is returned by open for files in no known format.
 var ErrUnknownFormat = errors.New("not a log format vigil reads")
 
+// readers keeps one reader per format for a worker, so buffers and interned
+// names survive from one file to the next.
+type readers struct {
+	evtx *evtx.Reader
+}
+
 // open opens one file and returns a reader for its format.
-func open(f File) (reader, io.Closer, Format, error) {
+func (rs *readers) open(f File) (reader, io.Closer, Format, error) {
 	fh, err := os.Open(f.Path)
 	if err != nil {
 		return nil, nil, "", err
@@ -155,12 +161,18 @@ func open(f File) (reader, io.Closer, Format, error) {
 	var r reader
 	switch format {
 	case FormatEVTX:
-		er, err := evtx.NewReader(fh, f.Size, evtx.Options{Source: f.Path})
+		opts := evtx.Options{Source: f.Path}
+		if rs.evtx == nil {
+			rs.evtx, err = evtx.NewReader(fh, f.Size, opts)
+		} else {
+			err = rs.evtx.Reset(fh, f.Size, opts)
+		}
 		if err != nil {
+			rs.evtx = nil
 			fh.Close()
 			return nil, nil, format, err
 		}
-		r = &evtxReader{er}
+		r = &evtxReader{rs.evtx}
 	case FormatJSON:
 		r = newJSONReader(fh, f.Path)
 	case FormatSyslog:
