@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync/atomic"
+	"time"
 
 	"github.com/vigil-edr/vigil/internal/event"
 )
@@ -20,11 +21,24 @@ type Compiled struct {
 	Emit bool
 
 	matches atomic.Uint64
+	evals   atomic.Uint64
+	nanos   atomic.Uint64 // estimated from one evaluation in evalSample
 }
 
 // Matches returns how many events this rule has matched since the engine was
 // built.
 func (c *Compiled) Matches() uint64 { return c.matches.Load() }
+
+// Evaluations returns how many events the rule was fully evaluated against
+// (after the log source and needle prefilters), and an estimate of the time
+// spent, from timing one evaluation in evalSample.
+func (c *Compiled) Evaluations() (count uint64, cost time.Duration) {
+	return c.evals.Load(), time.Duration(c.nanos.Load())
+}
+
+// evalSample: one evaluation in this many is timed, to keep the clock off the
+// hot path.
+const evalSample = 64
 
 // Engine runs a set of compiled rules against events. Build it once with
 // NewEngine; it is immutable afterwards and safe for concurrent use through
@@ -216,6 +230,7 @@ type Matcher struct {
 	out        []Match
 	fields     []event.Field
 	foundFn    func(int32)
+	sample     uint64
 }
 
 type lsEntry struct {
@@ -276,7 +291,20 @@ func (m *Matcher) Match(ev *event.Event) []Match {
 	slices.Sort(m.cands)
 	for _, r := range m.cands {
 		c := m.e.rules[r]
-		if !m.holds(c.pre) || !c.root.eval(ev) {
+		if !m.holds(c.pre) {
+			continue
+		}
+		c.evals.Add(1)
+		m.sample++
+		var hit bool
+		if m.sample%evalSample == 0 {
+			t0 := time.Now()
+			hit = c.root.eval(ev)
+			c.nanos.Add(uint64(time.Since(t0)) * evalSample)
+		} else {
+			hit = c.root.eval(ev)
+		}
+		if !hit {
 			continue
 		}
 		suppressed := false
