@@ -1,0 +1,247 @@
+// Package pipeline is the server's detection worker: it takes event batches
+// from the bus, stores the events (exactly once, by agent, boot epoch and
+// sequence), runs the live rule set over the events that still need it, turns
+// matches and correlation hits into alerts, and only then acknowledges the
+// batch. A crash at any point means redelivery; the event store's NeedsScan
+// flag makes sure a redelivered event is neither stored twice nor detected
+// twice, nor skipped.
+//
+// Only cmd/vigil imports pipeline.
+//
+// # Concurrency
+//
+// Run may be called from several goroutines (or processes) with the same
+// durable consumer name: the bus spreads batches among them. Each call keeps
+// its own sigma.Matcher. Correlation state belongs to the rule set and is
+// shared under the set's lock; partitioning it by group key across
+// processes is a later step (see DESIGN.md).
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vigil-edr/vigil/internal/alert"
+	"github.com/vigil-edr/vigil/internal/detect/correlate"
+	"github.com/vigil-edr/vigil/internal/detect/sigma"
+	"github.com/vigil-edr/vigil/internal/event"
+	"github.com/vigil-edr/vigil/internal/eventstore"
+	"github.com/vigil-edr/vigil/internal/ruleset"
+)
+
+// Message is one batch taken from the bus.
+type Message struct {
+	AgentID  string // from the message header set by ingest (the certificate's identity)
+	Data     []byte
+	Encoding string
+}
+
+// Source delivers batches. handle returning nil acknowledges the messages;
+// an error makes the bus deliver them again later.
+type Source interface {
+	Consume(ctx context.Context, durable string, max int, handle func(context.Context, []Message) error) error
+}
+
+// Decoder reads one batch message and calls fn for every event in it. The
+// event passed to fn is fresh for each call and may be kept.
+type Decoder func(m Message, fn func(bootEpoch, seq uint64, ev *event.Event)) error
+
+// Hosts names the host an agent runs on.
+type Hosts interface {
+	AgentHost(ctx context.Context, agentID string) (string, error)
+}
+
+// Options wire a Worker.
+type Options struct {
+	Source  Source
+	Decode  Decoder
+	Events  eventstore.Store
+	Alerts  *alert.Processor
+	Rules   *ruleset.Manager
+	Hosts   Hosts
+	Durable string // consumer name; default "detect"
+	Fetch   int    // batches per fetch; default 16
+	Logger  *slog.Logger
+}
+
+// Stats counts what the worker did.
+type Stats struct {
+	Batches, Events, Duplicates, Scanned, Matches, Alerts, Correlations uint64
+}
+
+// Worker is the detection stage.
+type Worker struct {
+	opts  Options
+	stats struct {
+		batches, events, duplicates, scanned, matches, alerts, correlations atomic.Uint64
+	}
+	hostMu sync.Mutex
+	hosts  map[string]string
+}
+
+// New returns a Worker.
+func New(opts Options) *Worker {
+	if opts.Durable == "" {
+		opts.Durable = "detect"
+	}
+	if opts.Fetch <= 0 {
+		opts.Fetch = 16
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Worker{opts: opts, hosts: map[string]string{}}
+}
+
+// Stats returns the counters.
+func (w *Worker) Stats() Stats {
+	return Stats{
+		Batches: w.stats.batches.Load(), Events: w.stats.events.Load(), Duplicates: w.stats.duplicates.Load(),
+		Scanned: w.stats.scanned.Load(), Matches: w.stats.matches.Load(), Alerts: w.stats.alerts.Load(),
+		Correlations: w.stats.correlations.Load(),
+	}
+}
+
+// Run consumes until ctx ends.
+func (w *Worker) Run(ctx context.Context) error {
+	var (
+		set     *ruleset.Set
+		matcher *sigma.Matcher
+	)
+	return w.opts.Source.Consume(ctx, w.opts.Durable, w.opts.Fetch, func(ctx context.Context, msgs []Message) error {
+		if cur := w.opts.Rules.Current(); cur != set {
+			set, matcher = cur, cur.Engine.NewMatcher()
+		}
+		return w.handle(ctx, set, matcher, msgs)
+	})
+}
+
+func (w *Worker) host(ctx context.Context, agentID string) string {
+	w.hostMu.Lock()
+	h, ok := w.hosts[agentID]
+	w.hostMu.Unlock()
+	if ok {
+		return h
+	}
+	h, err := w.opts.Hosts.AgentHost(ctx, agentID)
+	if err != nil {
+		h = agentID // still attributable; retried on the next batch
+		return h
+	}
+	w.hostMu.Lock()
+	w.hosts[agentID] = h
+	w.hostMu.Unlock()
+	return h
+}
+
+func (w *Worker) handle(ctx context.Context, set *ruleset.Set, m *sigma.Matcher, msgs []Message) error {
+	var stored []eventstore.Stored
+	for _, msg := range msgs {
+		host := w.host(ctx, msg.AgentID)
+		err := w.opts.Decode(msg, func(epoch, seq uint64, ev *event.Event) {
+			ev.Source = msg.AgentID
+			ev.Record = seq
+			stored = append(stored, eventstore.Stored{AgentID: msg.AgentID, BootEpoch: epoch, Seq: seq, Host: host, Event: ev})
+		})
+		if err != nil {
+			// Ingest validated the batch before publishing it, so this is a
+			// bug or corruption: log it and acknowledge, rather than redeliver
+			// a poison message forever.
+			w.opts.Logger.Error("undecodable batch dropped", "agent", msg.AgentID, "err", err)
+			continue
+		}
+	}
+	w.stats.batches.Add(uint64(len(msgs)))
+	if len(stored) == 0 {
+		return nil
+	}
+	ins, err := w.opts.Events.Insert(ctx, stored)
+	if err != nil {
+		return fmt.Errorf("storing events: %w", err)
+	}
+	w.stats.events.Add(uint64(len(stored)))
+	scanned := make([]int64, 0, len(ins))
+	for i, in := range ins {
+		if in.Duplicate {
+			w.stats.duplicates.Add(1)
+		}
+		if !in.NeedsScan {
+			continue
+		}
+		if err := w.detect(ctx, set, m, &stored[i], in.ID); err != nil {
+			return err
+		}
+		scanned = append(scanned, in.ID)
+	}
+	if err := w.opts.Events.MarkScanned(ctx, scanned); err != nil {
+		return fmt.Errorf("marking events scanned: %w", err)
+	}
+	w.stats.scanned.Add(uint64(len(scanned)))
+	return nil
+}
+
+func (w *Worker) detect(ctx context.Context, set *ruleset.Set, m *sigma.Matcher, s *eventstore.Stored, id int64) error {
+	ev := s.Event
+	for _, match := range m.Match(ev) {
+		w.stats.matches.Add(1)
+		r := match.Rule.Rule
+		if set.Corr.Uses(r.ID) || set.Corr.Uses(r.Name) {
+			set.CorrMu.Lock()
+			hits := set.Corr.Observe(correlate.Observation{
+				RuleID: r.ID, RuleName: r.Name, Time: ev.Time, Fields: ev,
+				Ref: correlate.Ref{Source: s.AgentID, Record: uint64(id), Time: ev.Time, Rule: r.Ref()},
+			})
+			set.CorrMu.Unlock()
+			for i := range hits {
+				if err := w.recordHit(ctx, s, &hits[i]); err != nil {
+					return err
+				}
+			}
+		}
+		if !match.Rule.Emit {
+			continue
+		}
+		f := alert.Finding{
+			RuleID: r.ID, RuleTitle: r.Title, Level: r.Level.String(), Tags: r.Tags,
+			Host: s.Host, AgentID: s.AgentID, Time: eventTime(ev),
+			Fields: append([]event.Field(nil), match.Fields...), EventIDs: []int64{id},
+		}
+		if _, suppressed, err := w.opts.Alerts.Record(ctx, f); err != nil {
+			return fmt.Errorf("recording alert: %w", err)
+		} else if !suppressed {
+			w.stats.alerts.Add(1)
+		}
+	}
+	return nil
+}
+
+func (w *Worker) recordHit(ctx context.Context, s *eventstore.Stored, h *correlate.Hit) error {
+	w.stats.correlations.Add(1)
+	var fields []event.Field
+	for _, g := range h.GroupBy {
+		fields = append(fields, event.Field{Name: g.Field, Value: g.Value})
+	}
+	var ids []int64
+	for _, r := range h.Refs {
+		ids = append(ids, int64(r.Record))
+	}
+	f := alert.Finding{
+		RuleID: h.Rule.ID, RuleTitle: h.Rule.Title, Level: h.Rule.Level.String(), Tags: h.Rule.Tags,
+		Host: s.Host, AgentID: s.AgentID, Time: h.Time, Fields: fields, EventIDs: ids, Correlation: true,
+	}
+	if _, _, err := w.opts.Alerts.Record(ctx, f); err != nil {
+		return fmt.Errorf("recording correlation alert: %w", err)
+	}
+	return nil
+}
+
+func eventTime(ev *event.Event) time.Time {
+	if ev.Time.IsZero() {
+		return time.Now().UTC()
+	}
+	return ev.Time
+}
