@@ -5,8 +5,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vigil-edr/vigil/internal/detect/sigma"
 	"github.com/vigil-edr/vigil/internal/event"
@@ -118,4 +120,63 @@ func BenchmarkHunt(b *testing.B) {
 		events += sum.Events
 	}
 	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkHuntGigabyte hunts about 1 GB of EVTX (the corpus directory named
+// 60 times, as `vigil hunt` would be given it) with all Windows rules on every
+// core, and fails if the Go heap ever exceeds 256 MiB: memory must not grow
+// with the input. It reports MB/s, events/s and the peak heap.
+func BenchmarkHuntGigabyte(b *testing.B) {
+	one := corpusEVTX(b)
+	eng := windowsEngine(b)
+	var files []File
+	for len(files) == 0 || totalSize(files) < 1<<30 {
+		files = append(files, one...)
+	}
+	b.SetBytes(totalSize(files))
+	var events uint64
+	var peak uint64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var ms runtime.MemStats
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				runtime.ReadMemStats(&ms)
+				if ms.HeapInuse > peak {
+					peak = ms.HeapInuse
+				}
+			}
+		}
+	}()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		sum, err := Run(context.Background(), eng, nil, files, Options{}, func(Detection) error { return nil })
+		if err != nil {
+			b.Fatal(err)
+		}
+		events += sum.Events
+	}
+	b.StopTimer()
+	close(stop)
+	<-done
+	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
+	if peak > 256<<20 {
+		b.Fatalf("heap reached %d MiB while hunting 1 GB", peak>>20)
+	}
+}
+
+func totalSize(fs []File) int64 {
+	var n int64
+	for _, f := range fs {
+		n += f.Size
+	}
+	return n
 }
