@@ -325,15 +325,9 @@ func (a *Authority) SignAgent(csrDER []byte, agentID string, validity time.Durat
 	if !ValidAgentID(agentID) {
 		return nil, "", time.Time{}, ErrBadAgentID
 	}
-	csr, err := x509.ParseCertificateRequest(csrDER)
+	csr, err := ParseCSR(csrDER)
 	if err != nil {
-		return nil, "", time.Time{}, fmt.Errorf("%w: %v", ErrBadCSR, err)
-	}
-	if err := csr.CheckSignature(); err != nil {
-		return nil, "", time.Time{}, fmt.Errorf("%w: signature: %v", ErrBadCSR, err)
-	}
-	if err := checkKey(csr.PublicKey); err != nil {
-		return nil, "", time.Time{}, fmt.Errorf("%w: %v", ErrBadCSR, err)
+		return nil, "", time.Time{}, err
 	}
 	if validity <= 0 {
 		validity = DefaultAgentValidity
@@ -354,6 +348,23 @@ func (a *Authority) SignAgent(csrDER []byte, agentID string, validity time.Durat
 		return nil, "", time.Time{}, fmt.Errorf("pki: sign agent certificate: %w", err)
 	}
 	return der, sn.Text(16), tmpl.NotAfter.UTC().Truncate(time.Second), nil
+}
+
+// ParseCSR parses a DER certificate request, verifies its signature and
+// checks its key: ECDSA P-256 or P-384, Ed25519, or RSA of 2048 bits or
+// more. Errors wrap ErrBadCSR.
+func ParseCSR(der []byte) (*x509.CertificateRequest, error) {
+	csr, err := x509.ParseCertificateRequest(der)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadCSR, err)
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, fmt.Errorf("%w: signature: %v", ErrBadCSR, err)
+	}
+	if err := checkKey(csr.PublicKey); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadCSR, err)
+	}
+	return csr, nil
 }
 
 // VerifyAgent checks that chain[0] is an agent certificate issued by this
