@@ -1,0 +1,250 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/vigil-edr/vigil/internal/authz"
+)
+
+// route is one entry of the route table: everything registration, the
+// OpenAPI document and the tests need to know about an endpoint.
+type route struct {
+	method  string
+	pattern string // ServeMux pattern without the method; {name} segments are path parameters
+	perm    authz.Permission
+	summary string
+	handle  func(w http.ResponseWriter, r *http.Request) error
+
+	// Notes for the OpenAPI document.
+	query  []param // the only query parameters accepted
+	body   any     // request body: a zero value of its type; nil means none is accepted
+	resp   any     // success body: a zero value of its type; nil means none (204)
+	status int     // success status; 0 means 200
+	text   string  // success media type when not JSON
+	notes  string  // longer description
+}
+
+// param is a query parameter a route accepts.
+type param struct {
+	name string
+	typ  string // integer, string, date-time
+	enum []string
+	many bool // may repeat
+	doc  string
+}
+
+var (
+	pLimit  = param{name: "limit", typ: "integer", doc: "page size, 1 to 1000 (default 100)"}
+	pBefore = param{name: "before", typ: "integer", doc: "continue below this id: next_before of the previous page"}
+)
+
+// table is the API. Keep it sorted by path; every entry needs a permission.
+func (s *Server) table() []route {
+	alertStates := []string{"new", "acknowledged", "resolved", "false_positive"}
+	return []route{
+		{method: "GET", pattern: "/healthz", perm: authz.PermPublic, handle: s.healthz,
+			summary: "Liveness: the process serves requests", resp: statusResp{}},
+		{method: "GET", pattern: "/readyz", perm: authz.PermPublic, handle: s.readyz,
+			summary: "Readiness: storage and dependencies are reachable (503 otherwise)", resp: statusResp{}},
+		{method: "GET", pattern: "/metrics", perm: authz.PermSystemRead, handle: s.serveMetrics,
+			summary: "Prometheus metrics (text exposition format); scrape with any role's token",
+			resp:    "", text: "text/plain"},
+		{method: "GET", pattern: "/api/v1/openapi.json", perm: authz.PermPublic, handle: s.serveOpenAPI,
+			summary: "This OpenAPI 3.1 document", resp: map[string]any{}},
+
+		{method: "GET", pattern: "/api/v1/alerts", perm: authz.PermAlertsRead, handle: s.listAlerts,
+			summary: "List alerts, newest first", resp: alertPage{},
+			query: []param{
+				{name: "state", typ: "string", enum: alertStates, many: true, doc: "only these states (repeat for several)"},
+				{name: "host", typ: "string", doc: "only this host"},
+				{name: "rule_id", typ: "string", doc: "only this rule"},
+				{name: "min_level", typ: "string", enum: levels, doc: "only this level or higher"},
+				{name: "since", typ: "date-time", doc: "only alerts seen at or after this time (RFC 3339)"},
+				pLimit, pBefore,
+			}},
+		{method: "GET", pattern: "/api/v1/alerts/{id}", perm: authz.PermAlertsRead, handle: s.getAlert,
+			summary: "Get one alert", resp: alertJSON{}},
+		{method: "POST", pattern: "/api/v1/alerts/{id}/state", perm: authz.PermAlertsTriage, handle: s.setAlertState,
+			summary: "Change an alert's state (409 if the state machine forbids it or someone changed it first)",
+			body:    stateReq{}, resp: alertJSON{},
+			notes: "new → acknowledged | resolved | false_positive; acknowledged → resolved | false_positive; resolved, false_positive → acknowledged (reopen). false_positive needs a reason."},
+		{method: "POST", pattern: "/api/v1/alerts/{id}/assign", perm: authz.PermAlertsTriage, handle: s.assignAlert,
+			summary: "Assign an alert (an empty assignee unassigns)", body: assignReq{}, resp: alertJSON{}},
+		{method: "GET", pattern: "/api/v1/alerts/{id}/comments", perm: authz.PermAlertsRead, handle: s.listComments,
+			summary: "List an alert's comments, oldest first", resp: commentList{}},
+		{method: "POST", pattern: "/api/v1/alerts/{id}/comments", perm: authz.PermAlertsTriage, handle: s.addComment,
+			summary: "Comment on an alert", body: commentReq{}, resp: commentJSON{}, status: http.StatusCreated},
+
+		{method: "GET", pattern: "/api/v1/enrollment-tokens", perm: authz.PermEnrollAdmin, handle: s.listEnrollTokens,
+			summary: "List agent enrolment tokens (secrets are never shown again)", resp: enrollTokenList{}},
+		{method: "POST", pattern: "/api/v1/enrollment-tokens", perm: authz.PermEnrollAdmin, handle: s.createEnrollToken,
+			summary: "Create an agent enrolment token; the response holds its secret, shown only once",
+			body:    enrollTokenReq{}, resp: enrollTokenCreated{}, status: http.StatusCreated},
+		{method: "DELETE", pattern: "/api/v1/enrollment-tokens/{id}", perm: authz.PermEnrollAdmin, handle: s.revokeEnrollToken,
+			summary: "Revoke an enrolment token"},
+
+		{method: "GET", pattern: "/api/v1/events", perm: authz.PermEventsRead, handle: s.searchEvents,
+			summary: "Search events, newest first", resp: eventPage{},
+			query: []param{
+				{name: "host", typ: "string", doc: "only this host"},
+				{name: "agent_id", typ: "string", doc: "only this agent"},
+				{name: "category", typ: "string", doc: "only this log source category (process_creation, …)"},
+				{name: "from", typ: "date-time", doc: "only events at or after this time (RFC 3339)"},
+				{name: "to", typ: "date-time", doc: "only events before this time (RFC 3339)"},
+				{name: "field", typ: "string", many: true, doc: "Name=Value: only events whose field equals the value, case-insensitive (repeat, up to 16)"},
+				{name: "q", typ: "string", doc: "full-text search over all values"},
+				pLimit, pBefore,
+			}},
+		{method: "GET", pattern: "/api/v1/events/{id}", perm: authz.PermEventsRead, handle: s.getEvent,
+			summary: "Get one event", resp: eventJSON{}},
+
+		{method: "GET", pattern: "/api/v1/hosts", perm: authz.PermHostsRead, handle: s.listHosts,
+			summary: "List enrolled hosts (agents)", resp: hostList{}},
+		{method: "GET", pattern: "/api/v1/hosts/{id}", perm: authz.PermHostsRead, handle: s.getHost,
+			summary: "Get one host by agent id", resp: hostJSON{}},
+		{method: "POST", pattern: "/api/v1/hosts/{id}/revoke", perm: authz.PermHostsAdmin, handle: s.revokeHost,
+			summary: "Revoke a host's agent certificate; it is refused within a minute", resp: hostJSON{}},
+
+		{method: "GET", pattern: "/api/v1/rules", perm: authz.PermRulesRead, handle: s.listRules,
+			summary: "List rules with their health (matches, evaluation cost, last error)", resp: ruleList{}},
+		{method: "POST", pattern: "/api/v1/rules/reload", perm: authz.PermRulesAdmin, handle: s.reloadRules,
+			summary: "Reload the rule files now; returns the new rule list", resp: ruleList{}},
+		{method: "POST", pattern: "/api/v1/rules/{id}/enable", perm: authz.PermRulesAdmin, handle: s.enableRule,
+			summary: "Enable a rule", resp: ruleJSON{}},
+		{method: "POST", pattern: "/api/v1/rules/{id}/disable", perm: authz.PermRulesAdmin, handle: s.disableRule,
+			summary: "Disable a rule", resp: ruleJSON{}},
+
+		{method: "GET", pattern: "/api/v1/suppressions", perm: authz.PermSuppressRead, handle: s.listSuppressions,
+			summary: "List active (unexpired) suppressions", resp: suppressionList{}},
+		{method: "POST", pattern: "/api/v1/suppressions", perm: authz.PermSuppressWrite, handle: s.createSuppression,
+			summary: "Suppress a rule on a host, or where a field has a value, until it expires",
+			body:    suppressionReq{}, resp: suppressionJSON{}, status: http.StatusCreated},
+		{method: "DELETE", pattern: "/api/v1/suppressions/{id}", perm: authz.PermSuppressWrite, handle: s.deleteSuppression,
+			summary: "Delete a suppression"},
+
+		{method: "GET", pattern: "/api/v1/tokens", perm: authz.PermTokensAdmin, handle: s.listTokens,
+			summary: "List API tokens (secrets are never shown again)", resp: tokenList{}},
+		{method: "POST", pattern: "/api/v1/tokens", perm: authz.PermTokensAdmin, handle: s.createToken,
+			summary: "Create an API token; the response holds its secret, shown only once",
+			body:    tokenReq{}, resp: tokenCreated{}, status: http.StatusCreated},
+		{method: "DELETE", pattern: "/api/v1/tokens/{id}", perm: authz.PermTokensAdmin, handle: s.revokeToken,
+			summary: "Revoke an API token"},
+	}
+}
+
+// register adds one route to the mux behind authentication, query checking
+// and metrics. It panics on an entry that could not be served safely.
+func (s *Server) register(rt route) {
+	switch {
+	case rt.perm == "":
+		panic("web: route " + rt.method + " " + rt.pattern + " has no permission")
+	case rt.perm != authz.PermPublic && !anyRoleAllows(rt.perm):
+		// Agent and enrolment permissions authenticate elsewhere; no role holds them.
+		panic("web: route " + rt.method + " " + rt.pattern + " needs " + string(rt.perm) + ", which no role holds")
+	case rt.handle == nil || rt.method == "" || rt.summary == "":
+		panic("web: route " + rt.method + " " + rt.pattern + " is incomplete")
+	}
+	label := rt.method + " " + rt.pattern
+	s.mux.Handle(label, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		s.serveRoute(sw, r, rt)
+		s.requests.WithLabelValues(label, strconv.Itoa(sw.status)).Inc()
+		s.duration.WithLabelValues(label).Observe(time.Since(start).Seconds())
+	}))
+}
+
+func anyRoleAllows(p authz.Permission) bool {
+	for _, r := range []authz.Role{authz.RoleAdmin, authz.RoleAnalyst, authz.RoleViewer} {
+		if r.Allows(p) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt route) {
+	if rt.perm != authz.PermPublic {
+		tok, e := s.authenticate(r, rt.perm)
+		if e != nil {
+			if e.Code == CodeUnauthorized {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="vigil"`)
+			}
+			writeError(w, e)
+			return
+		}
+		r = r.WithContext(withToken(r.Context(), tok))
+	}
+	if e := checkQuery(r, rt.query); e != nil {
+		writeError(w, e)
+		return
+	}
+	if rt.body == nil {
+		if e := noBody(w, r); e != nil {
+			writeError(w, e)
+			return
+		}
+	}
+	if err := rt.handle(w, r); err != nil {
+		e, unexpected := toAPI(err)
+		if unexpected {
+			s.log.Error("api request failed", "route", rt.method+" "+rt.pattern, "err", err)
+		}
+		writeError(w, e)
+	}
+}
+
+// checkQuery rejects malformed, undeclared and repeated query parameters.
+func checkQuery(r *http.Request, allowed []param) *Error {
+	if r.URL.RawQuery == "" {
+		return nil
+	}
+	v, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return errorf(CodeBadRequest, "malformed query string")
+	}
+	for name, vals := range v {
+		p, ok := findParam(allowed, name)
+		if !ok {
+			return errorf(CodeBadRequest, "unknown query parameter %q", clip(name))
+		}
+		if len(vals) > 1 && !p.many {
+			return errorf(CodeBadRequest, "query parameter %q given more than once", name)
+		}
+	}
+	return nil
+}
+
+func findParam(ps []param, name string) (param, bool) {
+	for _, p := range ps {
+		if p.name == name {
+			return p, true
+		}
+	}
+	return param{}, false
+}
+
+// statusWriter remembers the status for the request metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
