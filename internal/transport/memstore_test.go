@@ -74,7 +74,15 @@ func (m *memStore) GetAgent(_ context.Context, id string) (transport.Agent, erro
 	return a, nil
 }
 
-func (m *memStore) ListAgents(context.Context) ([]transport.Agent, error) { return nil, nil }
+func (m *memStore) ListAgents(context.Context) ([]transport.Agent, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []transport.Agent
+	for _, a := range m.agents {
+		out = append(out, a)
+	}
+	return out, nil
+}
 
 func (m *memStore) RevokeAgent(_ context.Context, id string, at time.Time) error {
 	m.mu.Lock()

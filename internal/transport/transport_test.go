@@ -570,7 +570,7 @@ func TestClientRefusesOtherCA(t *testing.T) {
 	}
 }
 
-func newStore(t *testing.T) transport.Store {
+func newStore(t testing.TB) transport.Store {
 	t.Helper()
 	return newMemStore()
 }
