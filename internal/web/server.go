@@ -162,6 +162,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.opts.AgentHandler.ServeHTTP(w, r)
 		return
 	}
+	setCommonHeaders(w.Header())
 	p := r.URL.Path
 	if p == "" || p[0] != '/' || path.Clean(p) != p {
 		s.unmatched(w, http.StatusNotFound, "")
