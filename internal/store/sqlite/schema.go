@@ -1,0 +1,184 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// migrations are applied in order; migrations[i] brings the schema from
+// version i to i+1. Never edit a released migration: append a new one.
+// schema.md describes the resulting schema.
+var migrations = []string{
+	// 1: everything.
+	`
+CREATE TABLE counters (
+	name  TEXT PRIMARY KEY,
+	value INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO counters(name, value) VALUES ('event_next_id', 1), ('event_count', 0), ('event_bytes', 0);
+
+CREATE TABLE events (
+	id         INTEGER PRIMARY KEY,
+	agent_id   TEXT    NOT NULL,
+	boot_epoch INTEGER NOT NULL,
+	seq        INTEGER NOT NULL,
+	host       TEXT    NOT NULL,
+	time       INTEGER NOT NULL,
+	product    TEXT    NOT NULL,
+	services   TEXT    NOT NULL,
+	categories TEXT    NOT NULL,
+	fields     TEXT    NOT NULL,
+	bytes      INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX events_identity  ON events(agent_id, boot_epoch, seq);
+CREATE INDEX        events_host_time ON events(host, time);
+CREATE INDEX        events_time      ON events(time);
+
+CREATE TABLE event_categories (
+	category TEXT    NOT NULL,
+	time     INTEGER NOT NULL,
+	event_id INTEGER NOT NULL,
+	PRIMARY KEY (category, time, event_id)
+) WITHOUT ROWID;
+
+CREATE TABLE events_unscanned (id INTEGER PRIMARY KEY);
+
+CREATE VIRTUAL TABLE events_fts USING fts5(
+	text,
+	content = '',
+	contentless_delete = 1,
+	tokenize = 'ascii',
+	detail = 'none'
+);
+INSERT INTO events_fts(events_fts, rank) VALUES ('hashsize', 16777216);
+
+CREATE TABLE enroll_tokens (
+	id          TEXT PRIMARY KEY,
+	secret_hash BLOB    NOT NULL,
+	note        TEXT    NOT NULL,
+	created_at  INTEGER NOT NULL,
+	expires_at  INTEGER NOT NULL,
+	max_uses    INTEGER NOT NULL,
+	uses        INTEGER NOT NULL,
+	revoked     INTEGER NOT NULL
+);
+
+CREATE TABLE agents (
+	id             TEXT PRIMARY KEY,
+	hostname       TEXT    NOT NULL,
+	os             TEXT    NOT NULL,
+	arch           TEXT    NOT NULL,
+	version        TEXT    NOT NULL,
+	cert_serial    TEXT    NOT NULL,
+	cert_not_after INTEGER NOT NULL,
+	enrolled_at    INTEGER NOT NULL,
+	last_seen      INTEGER NOT NULL,
+	revoked        INTEGER NOT NULL,
+	revoked_at     INTEGER NOT NULL
+);
+CREATE INDEX agents_revoked ON agents(id) WHERE revoked;
+
+CREATE TABLE alerts (
+	id          INTEGER PRIMARY KEY AUTOINCREMENT,
+	rule_id     TEXT    NOT NULL,
+	rule_title  TEXT    NOT NULL,
+	level       TEXT    NOT NULL,
+	level_rank  INTEGER NOT NULL,
+	tags        TEXT    NOT NULL,
+	host        TEXT    NOT NULL,
+	agent_id    TEXT    NOT NULL,
+	correlation INTEGER NOT NULL,
+	state       TEXT    NOT NULL,
+	count       INTEGER NOT NULL,
+	first_seen  INTEGER NOT NULL,
+	last_seen   INTEGER NOT NULL,
+	fields      TEXT    NOT NULL,
+	event_ids   TEXT    NOT NULL,
+	assignee    TEXT    NOT NULL,
+	state_by    TEXT    NOT NULL,
+	state_at    INTEGER NOT NULL,
+	reason      TEXT    NOT NULL
+);
+CREATE INDEX alerts_open  ON alerts(rule_id, host, state, last_seen);
+CREATE INDEX alerts_state ON alerts(state, id);
+CREATE INDEX alerts_host  ON alerts(host, id);
+
+CREATE TABLE alert_comments (
+	id       INTEGER PRIMARY KEY AUTOINCREMENT,
+	alert_id INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
+	author   TEXT    NOT NULL,
+	text     TEXT    NOT NULL,
+	at       INTEGER NOT NULL
+);
+CREATE INDEX alert_comments_alert ON alert_comments(alert_id, at);
+
+CREATE TABLE suppressions (
+	id         INTEGER PRIMARY KEY AUTOINCREMENT,
+	rule_id    TEXT    NOT NULL,
+	host       TEXT    NOT NULL,
+	field      TEXT    NOT NULL,
+	value      TEXT    NOT NULL,
+	reason     TEXT    NOT NULL,
+	created_by TEXT    NOT NULL,
+	created_at INTEGER NOT NULL,
+	expires_at INTEGER NOT NULL
+);
+CREATE INDEX suppressions_expiry ON suppressions(expires_at);
+
+CREATE TABLE api_tokens (
+	id         TEXT PRIMARY KEY,
+	name       TEXT    NOT NULL,
+	role       TEXT    NOT NULL,
+	hash       BLOB    NOT NULL UNIQUE,
+	created_at INTEGER NOT NULL,
+	expires_at INTEGER NOT NULL,
+	last_used  INTEGER NOT NULL,
+	revoked    INTEGER NOT NULL
+);
+
+CREATE TABLE disabled_rules (rule_id TEXT PRIMARY KEY) WITHOUT ROWID;
+`,
+}
+
+// SchemaVersion is the schema version this package writes.
+var SchemaVersion = len(migrations)
+
+// migrate brings the database to SchemaVersion, one transaction per
+// migration. A database newer than this code is refused.
+func migrate(ctx context.Context, w *sql.DB) error {
+	if _, err := w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+		return err
+	}
+	var v int
+	err := w.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v)
+	switch {
+	case err == sql.ErrNoRows:
+		if _, err := w.ExecContext(ctx, `INSERT INTO schema_version(version) VALUES (0)`); err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	}
+	if v > len(migrations) {
+		return fmt.Errorf("database schema version %d is newer than this program's %d", v, len(migrations))
+	}
+	for ; v < len(migrations); v++ {
+		tx, err := w.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", v+1, err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = ?`, v+1); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+	}
+	return nil
+}

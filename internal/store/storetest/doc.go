@@ -1,0 +1,16 @@
+// Package storetest is the conformance suite every storage backend must pass:
+// Run exercises each method of transport.Store, eventstore.Store,
+// alert.Store, authz.Store and ruleset.Store against its documented contract,
+// including the edge cases callers rely on (duplicate events, crash recovery
+// of unscanned events, compare-and-set conflicts, enrolment token limits,
+// retention, hostile full-text queries, paging).
+//
+// Only backend tests import storetest (store/sqlite now, store/postgres
+// later). It imports testing and must never be linked into a binary.
+//
+// # Concurrency
+//
+// Run calls open once per subtest, so every subtest has an empty store;
+// subtests run sequentially, and a few of them use many goroutines against
+// one backend to check atomicity.
+package storetest
