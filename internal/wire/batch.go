@@ -13,7 +13,7 @@ const Version = 1
 // Batch is one request body: events from one agent run (boot epoch) in
 // strictly increasing sequence order.
 type Batch struct {
-	V         int     `json:"v"`
+	Version   int     `json:"v"`
 	BootEpoch uint64  `json:"boot_epoch"`
 	Events    []Event `json:"events"`
 }
@@ -88,8 +88,8 @@ func (b *Batch) LastSeq() uint64 {
 // Decode calls it; Encode calls it so an agent never sends what the server
 // will refuse.
 func (b *Batch) Validate() *Error {
-	if b.V != Version {
-		return errorf(CodeBadVersion, "version %d is not supported (want %d)", b.V, Version)
+	if b.Version != Version {
+		return errorf(CodeBadVersion, "version %d is not supported (want %d)", b.Version, Version)
 	}
 	if b.BootEpoch == 0 {
 		return errorf(CodeBadBatch, "boot_epoch is missing or 0")
@@ -167,4 +167,18 @@ func (e *Event) ToEvent(ev *event.Event) {
 	ev.Categories = e.Categories
 	ev.Record = e.Seq
 	ev.Fields = append(ev.Fields, e.Fields...)
+}
+
+// FromEvent returns ev as a wire event with sequence number seq. The result
+// shares ev's strings and log source slices; ev.Source and ev.Record are
+// not carried (the server knows the agent, seq is the record).
+func FromEvent(seq uint64, ev *event.Event) Event {
+	return Event{
+		Seq:        seq,
+		Time:       ev.Time,
+		Product:    ev.Product,
+		Services:   ev.Services,
+		Categories: ev.Categories,
+		Fields:     append(make(Fields, 0, len(ev.Fields)), ev.Fields...),
+	}
 }

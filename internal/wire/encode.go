@@ -47,7 +47,7 @@ func Encode(b *Batch, enc string) ([]byte, error) {
 // Times are written in UTC with RFC 3339 nanosecond precision.
 func AppendJSON(dst []byte, b *Batch) []byte {
 	dst = append(dst, `{"v":`...)
-	dst = strconv.AppendInt(dst, int64(b.V), 10)
+	dst = strconv.AppendInt(dst, int64(b.Version), 10)
 	dst = append(dst, `,"boot_epoch":`...)
 	dst = strconv.AppendUint(dst, b.BootEpoch, 10)
 	dst = append(dst, `,"events":[`...)

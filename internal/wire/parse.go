@@ -215,11 +215,6 @@ func (p *parser) unescape(start int) ([]byte, *Error) {
 	return nil, p.syntax("'\"'")
 }
 
-func (p *parser) str() (string, *Error) {
-	b, err := p.rawString()
-	return string(b), err
-}
-
 func (p *parser) strings(what string) ([]string, *Error) {
 	out := []string{}
 	err := p.array(what, func(int) *Error {
@@ -338,7 +333,7 @@ func (p *parser) batch() (*Batch, *Error) {
 			if err != nil || v > 1<<20 {
 				return errorf(CodeBadVersion, "v must be a small non-negative integer")
 			}
-			b.V = int(v)
+			b.Version = int(v)
 		case "boot_epoch":
 			if err := once(&seen, 1, "boot_epoch"); err != nil {
 				return err
@@ -350,7 +345,7 @@ func (p *parser) batch() (*Batch, *Error) {
 			if err := once(&seen, 2, "events"); err != nil {
 				return err
 			}
-			if b.V != 0 && b.V != Version {
+			if b.Version != 0 && b.Version != Version {
 				return p.skip() // reported as bad_version below
 			}
 			return p.events(b)
@@ -362,8 +357,8 @@ func (p *parser) batch() (*Batch, *Error) {
 	if err == nil && p.next() != 0 {
 		err = p.syntax("the end of the body")
 	}
-	if (err == nil || (seen&1 != 0 && (err.Code == CodeBadJSON || err.Code == CodeBadEvent))) && b.V != Version {
-		return nil, errorf(CodeBadVersion, "version %d is not supported (want %d)", b.V, Version)
+	if (err == nil || (seen&1 != 0 && (err.Code == CodeBadJSON || err.Code == CodeBadEvent))) && b.Version != Version {
+		return nil, errorf(CodeBadVersion, "version %d is not supported (want %d)", b.Version, Version)
 	}
 	return b, err
 }

@@ -61,6 +61,24 @@ func TestToEvent(t *testing.T) {
 	}
 }
 
+func TestFromEvent(t *testing.T) {
+	var ev event.Event
+	ev.Time = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	ev.Product, ev.Services = "linux", []string{"sshd", "auth"}
+	e := wire.FromEvent(5, &ev) // no fields at all is still a valid event
+	var back event.Event
+	e.ToEvent(&back)
+	if _, err := wire.Encode(&wire.Batch{Version: wire.Version, BootEpoch: 1, Events: []wire.Event{e}}, "zstd"); err != nil {
+		t.Fatal(err)
+	}
+	ev.Add("User", "root")
+	e = wire.FromEvent(5, &ev)
+	e.ToEvent(&back)
+	if back.Record != 5 || !back.Time.Equal(ev.Time) || !reflect.DeepEqual(back.Fields, ev.Fields) || !back.HasService("auth") {
+		t.Fatalf("FromEvent/ToEvent: %+v", back)
+	}
+}
+
 const good = `{"v":1,"boot_epoch":3,"events":[{"seq":1,"time":"2025-03-14T09:26:53.5Z","product":"linux","services":["auditd"],"categories":["process_creation"],"fields":[["Image","/usr/bin/id"]]}]}`
 
 // ev builds a one-event batch body from the event object's JSON.

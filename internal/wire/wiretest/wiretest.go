@@ -28,7 +28,7 @@ var commands = [...][3]string{
 // Batch returns a batch of n process_creation events of about 600 bytes of
 // JSON each, with sequence numbers firstSeq, firstSeq+1, ….
 func Batch(n int, bootEpoch, firstSeq uint64) *wire.Batch {
-	b := &wire.Batch{V: wire.Version, BootEpoch: bootEpoch, Events: make([]wire.Event, n)}
+	b := &wire.Batch{Version: wire.Version, BootEpoch: bootEpoch, Events: make([]wire.Event, n)}
 	for i := range b.Events {
 		seq := firstSeq + uint64(i)
 		c := commands[seq%uint64(len(commands))]
