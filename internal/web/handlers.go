@@ -455,13 +455,11 @@ func (s *Server) createEnrollToken(w http.ResponseWriter, r *http.Request) error
 	case req.MaxUses < 0 || req.MaxUses > 1_000_000:
 		return errorf(CodeBadRequest, "max_uses must be from 0 (unlimited) to 1000000")
 	}
-	secret := authz.NewSecret()
-	t := transport.EnrollToken{ID: newID(), SecretHash: authz.Hash(secret), Note: req.Note,
-		CreatedAt: now, ExpiresAt: exp, MaxUses: req.MaxUses}
+	plaintext, t := transport.NewToken(now, exp.Sub(now), req.MaxUses, req.Note)
 	if err := s.opts.Enrollment.CreateEnrollToken(r.Context(), t); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, enrollTokenCreated{Token: toEnrollTokenJSON(t), Secret: t.ID + "." + secret})
+	writeJSON(w, http.StatusCreated, enrollTokenCreated{Token: toEnrollTokenJSON(t), Secret: plaintext})
 	return nil
 }
 

@@ -62,9 +62,8 @@ type Hosts interface {
 }
 
 // Enrollment stores enrolment tokens; transport.Store satisfies it. The API
-// mints the token itself: ID is 16 lower-case hex digits, the secret is
-// authz.NewSecret() (base64url, no '.'), SecretHash is its SHA-256
-// (authz.Hash), and the caller is shown "<ID>.<secret>" once.
+// mints tokens with transport.NewToken and shows the caller the
+// "<id>.<secret>" plaintext once.
 type Enrollment interface {
 	CreateEnrollToken(ctx context.Context, t transport.EnrollToken) error
 	ListEnrollTokens(ctx context.Context) ([]transport.EnrollToken, error)
