@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/vigil-edr/vigil/internal/pki"
+	"github.com/vigil-edr/vigil/internal/store/sqlite"
 	"github.com/vigil-edr/vigil/internal/transport"
 	"github.com/vigil-edr/vigil/internal/transport/client"
 )
@@ -570,7 +571,13 @@ func TestClientRefusesOtherCA(t *testing.T) {
 	}
 }
 
+// newStore opens the real SQLite backend in a temporary directory.
 func newStore(t testing.TB) transport.Store {
 	t.Helper()
-	return newMemStore()
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "vigil.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
