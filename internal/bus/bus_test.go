@@ -346,9 +346,10 @@ func TestSharedDurable(t *testing.T) {
 func TestOptionsRejected(t *testing.T) {
 	ctx := context.Background()
 	for name, o := range map[string]Options{
-		"neither":          {},
-		"both":             {DataDir: t.TempDir(), URL: "nats://127.0.0.1:1"},
-		"embedded R3":      {DataDir: t.TempDir(), Replicas: 3},
+		"neither":          {Durables: []string{"d"}},
+		"no durables":      {DataDir: t.TempDir()},
+		"both":             {DataDir: t.TempDir(), URL: "nats://127.0.0.1:1", Durables: []string{"d"}},
+		"embedded R3":      {DataDir: t.TempDir(), Replicas: 3, Durables: []string{"d"}},
 		"bad durable name": {DataDir: t.TempDir(), Durables: []string{"a.b"}},
 	} {
 		if b, err := Open(ctx, o); err == nil {

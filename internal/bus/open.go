@@ -42,13 +42,24 @@ const (
 // Errors callers branch on.
 var (
 	// ErrFull is returned by Publish when the stream holds StreamMaxBytes.
-	ErrFull = errors.New("bus: event stream is full")
+	// It has a method StreamFull() bool returning true, so a caller can
+	// recognise it without importing bus.
+	ErrFull error = &kindError{"bus: event stream is full", true, false}
 	// ErrTooLarge is returned by Publish for a message over the server's
-	// maximum payload.
-	ErrTooLarge = errors.New("bus: message too large")
+	// maximum payload; its method TooLarge() bool returns true.
+	ErrTooLarge error = &kindError{"bus: message too large", false, true}
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("bus: closed")
 )
+
+type kindError struct {
+	msg            string
+	full, tooLarge bool
+}
+
+func (e *kindError) Error() string    { return e.msg }
+func (e *kindError) StreamFull() bool { return e.full }
+func (e *kindError) TooLarge() bool   { return e.tooLarge }
 
 // Options configure Open. Exactly one of DataDir and URL is set.
 type Options struct {
@@ -107,6 +118,9 @@ func Open(ctx context.Context, opts Options) (*Bus, error) {
 	}
 	if opts.DataDir != "" && opts.Replicas != 1 {
 		return nil, fmt.Errorf("bus: the embedded server has one replica, not %d", opts.Replicas)
+	}
+	if len(opts.Durables) == 0 {
+		return nil, errors.New("bus: Options.Durables is empty: the interest-retention stream would drop every batch published before a consumer exists")
 	}
 	for _, d := range opts.Durables {
 		if !validToken(d) {
