@@ -55,6 +55,6 @@ Check rules before deploying them:
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newHuntCmd(), newRulesCmd())
+	root.AddCommand(newServerCmd(), newTokenCmd(), newHuntCmd(), newRulesCmd(), newBenchCmd())
 	return root
 }

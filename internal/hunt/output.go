@@ -149,8 +149,8 @@ func (t *tableWriter) Write(d Detection) error {
 	if len(ts) > 24 {
 		ts = ts[:24]
 	}
-	_, err := fmt.Fprintf(t.w, "%-24s  %-13s  %-60s  %s:%d  %s\n", ts, d.Level, clipRunes(safe(d.RuleTitle), 60),
-		safe(d.Source), d.Record, clipRunes(fieldText(d, true), 400))
+	_, err := fmt.Fprintf(t.w, "%-24s  %-13s  %-60s  %s:%d  %s\n", ts, d.Level, clipRunes(SafeText(d.RuleTitle), 60),
+		SafeText(d.Source), d.Record, clipRunes(fieldText(d, true), 400))
 	return err
 }
 
@@ -164,7 +164,7 @@ func fieldText(d Detection, escape bool) string {
 		}
 		v := f.Value
 		if escape {
-			v = safe(v)
+			v = SafeText(v)
 		}
 		b.WriteString(f.Name)
 		b.WriteString(": ")
@@ -173,9 +173,9 @@ func fieldText(d Detection, escape bool) string {
 	return b.String()
 }
 
-// safe renders control characters (including ESC, which starts terminal
+// SafeText renders control characters (including ESC, which starts terminal
 // escape sequences) as Go escapes.
-func safe(s string) string {
+func SafeText(s string) string {
 	clean := true
 	for _, r := range s {
 		if unicode.IsControl(r) || r == unicode.ReplacementChar {

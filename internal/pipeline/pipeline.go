@@ -66,6 +66,8 @@ type Options struct {
 	Durable string // consumer name; default "detect"
 	Fetch   int    // batches per fetch; default 16
 	Logger  *slog.Logger
+	// OnAlert, when set, is called after each alert occurrence is stored.
+	OnAlert func(f alert.Finding, at time.Time)
 }
 
 // Stats counts what the worker did.
@@ -83,10 +85,13 @@ type Worker struct {
 	hosts  map[string]string
 }
 
+// DefaultDurable is the bus consumer detection workers share.
+const DefaultDurable = "detect"
+
 // New returns a Worker.
 func New(opts Options) *Worker {
 	if opts.Durable == "" {
-		opts.Durable = "detect"
+		opts.Durable = DefaultDurable
 	}
 	if opts.Fetch <= 0 {
 		opts.Fetch = 16
@@ -214,6 +219,9 @@ func (w *Worker) detect(ctx context.Context, set *ruleset.Set, m *sigma.Matcher,
 			return fmt.Errorf("recording alert: %w", err)
 		} else if !suppressed {
 			w.stats.alerts.Add(1)
+			if w.opts.OnAlert != nil {
+				w.opts.OnAlert(f, time.Now())
+			}
 		}
 	}
 	return nil

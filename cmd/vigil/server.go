@@ -1,0 +1,447 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+
+	"github.com/vigil-edr/vigil/internal/alert"
+	"github.com/vigil-edr/vigil/internal/authz"
+	"github.com/vigil-edr/vigil/internal/bus"
+	"github.com/vigil-edr/vigil/internal/event"
+	"github.com/vigil-edr/vigil/internal/eventstore"
+	"github.com/vigil-edr/vigil/internal/ingest"
+	"github.com/vigil-edr/vigil/internal/pipeline"
+	"github.com/vigil-edr/vigil/internal/pki"
+	"github.com/vigil-edr/vigil/internal/ruleset"
+	"github.com/vigil-edr/vigil/internal/store/sqlite"
+	"github.com/vigil-edr/vigil/internal/syslogd"
+	"github.com/vigil-edr/vigil/internal/transport"
+	"github.com/vigil-edr/vigil/internal/web"
+	"github.com/vigil-edr/vigil/internal/wire"
+)
+
+// serverConfig is everything `vigil server` takes from flags.
+type serverConfig struct {
+	Data       string
+	Listen     string
+	NATS       string
+	Rules      []string
+	Hosts      []string
+	SyslogUDP  string
+	SyslogTCP  string
+	Workers    int
+	Retention  time.Duration
+	MaxBytes   int64
+	Logger     *slog.Logger
+	AdminToken io.Writer // where the first-start admin token is printed
+	// OnAlert, when set, is told of every alert occurrence recorded (for
+	// benchmarks measuring event → alert latency).
+	OnAlert func(f alert.Finding, at time.Time)
+}
+
+func newServerCmd() *cobra.Command {
+	cfg := serverConfig{}
+	cmd := &cobra.Command{
+		Use:   "server --data DIR [--listen ADDR]",
+		Short: "Run the Vigil server: agent enrolment and ingest, detection, alerts, event store, API",
+		Long: `Server runs Vigil's server on this machine. With the defaults everything is
+embedded: a NATS JetStream server (file store under DIR/bus, every acknowledged
+batch synced to disk) and SQLite (WAL) under DIR. With --nats the same code runs
+against an existing JetStream cluster.
+
+The first start creates DIR, a certificate authority and the server's TLS
+certificate under DIR/pki, and an admin API token that is printed once.`,
+		Example: `  vigil server --data /var/lib/vigil --listen :8443 --rules /etc/vigil/rules
+  vigil token create --data /var/lib/vigil --uses 10 --ttl 24h`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+			cfg.AdminToken = cmd.OutOrStdout()
+			s, err := startServer(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			<-cmd.Context().Done()
+			return s.Close()
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Data, "data", "", "data directory (created on first start)")
+	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:8443", "HTTPS address for agents and the API")
+	f.StringVar(&cfg.NATS, "nats", "", "external NATS JetStream URL(s), comma-separated (default: embedded)")
+	f.StringArrayVar(&cfg.Rules, "rules", nil, "Sigma rule file or directory (repeatable; default: ./rules if present)")
+	f.StringArrayVar(&cfg.Hosts, "host", nil, "extra DNS name or IP for the server certificate (repeatable)")
+	f.StringVar(&cfg.SyslogUDP, "syslog-udp", "", "receive syslog over UDP on this address (e.g. :514)")
+	f.StringVar(&cfg.SyslogTCP, "syslog-tcp", "", "receive syslog over TCP on this address")
+	f.IntVar(&cfg.Workers, "workers", 2, "detection workers")
+	f.DurationVar(&cfg.Retention, "retention", 30*24*time.Hour, "keep events this long")
+	f.Int64Var(&cfg.MaxBytes, "max-event-bytes", 20<<30, "keep at most this many bytes of events")
+	cmd.MarkFlagRequired("data")
+	return cmd
+}
+
+// Server is a running Vigil server; Close stops it in the reverse order of
+// the data flow.
+type Server struct {
+	cfg      serverConfig
+	cancel   context.CancelFunc
+	done     chan struct{}
+	http     *http.Server
+	addr     net.Addr
+	db       *sqlite.DB
+	bus      *bus.Bus
+	auth     *pki.Authority
+	rules    *ruleset.Manager
+	alerts   *alert.Processor
+	ingest   *ingest.Ingester
+	workers  []*pipeline.Worker
+	syslog   *syslogd.Server
+	closeErr error
+}
+
+// Addr is the address the HTTPS listener is bound to.
+func (s *Server) Addr() net.Addr { return s.addr }
+
+// startServer builds the server in data-flow order: storage and keys, the
+// bus, transport → ingest → bus → detection workers → alerts, and the API in
+// front. It returns when the listener is accepting.
+func startServer(parent context.Context, cfg serverConfig) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 1
+	}
+	if len(cfg.Rules) == 0 {
+		if _, err := os.Stat("rules"); err == nil {
+			cfg.Rules = []string{"rules"}
+		}
+	}
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(parent)
+	s := &Server{cfg: cfg, cancel: cancel, done: make(chan struct{})}
+	fail := func(err error) (*Server, error) {
+		cancel()
+		s.closeAll()
+		return nil, err
+	}
+	log := cfg.Logger
+
+	// Keys and storage.
+	host, _, _ := net.SplitHostPort(cfg.Listen)
+	hosts := append([]string{host}, cfg.Hosts...)
+	if h, err := os.Hostname(); err == nil {
+		hosts = append(hosts, h)
+	}
+	var err error
+	if s.auth, err = pki.LoadOrCreate(filepath.Join(cfg.Data, "pki"), hosts); err != nil {
+		return fail(fmt.Errorf("certificates: %w", err))
+	}
+	if s.db, err = sqlite.Open(ctx, filepath.Join(cfg.Data, "vigil.db"), sqlite.Options{}); err != nil {
+		return fail(fmt.Errorf("database: %w", err))
+	}
+	if err := ensureAdminToken(ctx, s.db, cfg.AdminToken); err != nil {
+		return fail(err)
+	}
+
+	// The bus: embedded unless a cluster URL is given.
+	if s.bus, err = bus.Open(ctx, bus.Options{DataDir: filepath.Join(cfg.Data, "bus"), URL: cfg.NATS, Durables: []string{pipeline.DefaultDurable}, Logger: log}); err != nil {
+		return fail(fmt.Errorf("bus: %w", err))
+	}
+
+	// Rules and alerts.
+	s.rules = ruleset.New(ruleset.Options{Paths: cfg.Rules, Store: s.db})
+	if err := s.rules.Load(ctx); err != nil {
+		return fail(fmt.Errorf("rules: %w", err))
+	}
+	set := s.rules.Current()
+	log.Info("rules loaded", "rules", len(set.Engine.Rules()), "correlations", len(set.Engine.Correlations()), "rejected", len(set.Rejected))
+	if len(cfg.Rules) > 0 {
+		go s.rules.Watch(ctx, 5*time.Second, func(err error) { log.Warn("rule reload", "err", err) })
+	}
+	s.alerts = alert.NewProcessor(alert.Options{Store: s.db})
+
+	// transport → ingest → bus.
+	s.ingest = ingest.New(ingest.Options{Bus: s.bus})
+	tr, err := transport.NewServer(transport.ServerOptions{Store: s.db, Authority: s.auth, Ingester: s.ingest, Logger: log})
+	if err != nil {
+		return fail(err)
+	}
+
+	// bus → detection workers → alerts.
+	src := busSource{s.bus}
+	for i := 0; i < cfg.Workers; i++ {
+		w := pipeline.New(pipeline.Options{
+			Source: src, Decode: decodeBatch, Events: s.db, Alerts: s.alerts, Rules: s.rules,
+			Hosts: agentHosts{s.db}, Logger: log, OnAlert: cfg.OnAlert,
+		})
+		s.workers = append(s.workers, w)
+		go func() {
+			if err := w.Run(ctx); err != nil && ctx.Err() == nil {
+				log.Error("detection worker stopped", "err", err)
+			}
+		}()
+	}
+
+	// Agentless syslog enters through ingest like an agent's batch.
+	if cfg.SyslogUDP != "" || cfg.SyslogTCP != "" {
+		s.syslog, err = syslogd.Listen(syslogd.Options{UDP: cfg.SyslogUDP, TCP: cfg.SyslogTCP, Sink: s.syslogSink, Logger: log})
+		if err != nil {
+			return fail(fmt.Errorf("syslog: %w", err))
+		}
+		go s.syslog.Serve(ctx)
+	}
+
+	// Retention.
+	go s.expire(ctx)
+
+	// The API and the agent endpoints share one TLS listener.
+	reg := prometheus.NewRegistry()
+	s.registerMetrics(reg)
+	api := web.New(web.Options{
+		Tokens: s.db, Alerts: alertsAPI{s.db, s.alerts}, Events: s.db, Hosts: s.db, Enrollment: s.db,
+		Rules: s.rules, Metrics: reg, Ready: s.ready, AgentHandler: tr.Handler(), Logger: log,
+	})
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fail(err)
+	}
+	s.addr = ln.Addr()
+	tlsCfg := s.auth.ServerTLSConfig()
+	s.http = &http.Server{
+		Handler:           api.Handler(),
+		TLSConfig:         tlsCfg,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	go func() {
+		defer close(s.done)
+		if err := s.http.Serve(tls.NewListener(ln, tlsCfg)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("https listener", "err", err)
+		}
+	}()
+	log.Info("vigil server started", "listen", s.addr.String(), "data", cfg.Data, "ca_fingerprint", s.auth.CAFingerprint())
+	return s, nil
+}
+
+// Close stops the server: the listener first (no new batches), then the
+// workers and the bus, the database last.
+func (s *Server) Close() error {
+	if s.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		s.http.Shutdown(ctx)
+		cancel()
+		<-s.done
+	}
+	s.cancel()
+	s.closeAll()
+	return s.closeErr
+}
+
+func (s *Server) closeAll() {
+	if s.bus != nil {
+		s.bus.Close()
+	}
+	if s.db != nil {
+		if err := s.db.Close(); err != nil {
+			s.closeErr = err
+		}
+	}
+}
+
+func (s *Server) ready() error {
+	if _, _, err := s.db.Stats(context.Background()); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	if _, err := s.bus.Lag(context.Background()); err != nil {
+		return fmt.Errorf("bus: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) expire(ctx context.Context) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		n, err := s.db.Expire(ctx, eventstore.Retention{MaxAge: s.cfg.Retention, MaxBytes: s.cfg.MaxBytes}, time.Now())
+		if err != nil && ctx.Err() == nil {
+			s.cfg.Logger.Warn("retention", "err", err)
+		} else if n > 0 {
+			s.cfg.Logger.Info("retention", "deleted_events", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// syslogSink encodes a syslog batch in the agent wire format and passes it
+// through ingest, so limits, rate and the bus apply the same way.
+func (s *Server) syslogSink(ctx context.Context, source string, epoch, first uint64, evs []*event.Event) error {
+	b := &wire.Batch{Version: wire.Version, BootEpoch: epoch}
+	for i, ev := range evs {
+		b.Events = append(b.Events, wireEvent(first+uint64(i), ev))
+	}
+	body, err := wire.Encode(b, "zstd")
+	if err != nil {
+		return err
+	}
+	status, resp, _ := s.ingest.IngestBatch(ctx, source, body, "zstd")
+	if status != http.StatusOK {
+		return fmt.Errorf("ingest answered %d: %s", status, resp)
+	}
+	return nil
+}
+
+// ensureAdminToken creates the first admin API token on first start and
+// prints it once; only its hash is stored.
+func ensureAdminToken(ctx context.Context, db *sqlite.DB, out io.Writer) error {
+	toks, err := db.ListTokens(ctx)
+	if err != nil {
+		return err
+	}
+	if len(toks) > 0 {
+		return nil
+	}
+	secret := authz.NewSecret()
+	t := authz.Token{ID: "admin-initial", Name: "initial admin token", Role: authz.RoleAdmin, Hash: authz.Hash(secret), CreatedAt: time.Now().UTC()}
+	if err := db.CreateToken(ctx, t); err != nil {
+		return err
+	}
+	if out != nil {
+		fmt.Fprintf(out, "Initial admin API token (shown once, stored hashed):\n  %s\n", secret)
+	}
+	return nil
+}
+
+// alertsAPI joins the alert store and the processor for the web API.
+type alertsAPI struct {
+	alert.Store
+	*alert.Processor
+}
+
+// agentHosts names an agent's host from its enrolment record.
+type agentHosts struct{ db *sqlite.DB }
+
+func (h agentHosts) AgentHost(ctx context.Context, id string) (string, error) {
+	if strings.HasPrefix(id, "syslog:") {
+		return strings.TrimPrefix(id, "syslog:"), nil
+	}
+	a, err := h.db.GetAgent(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	return a.Hostname, nil
+}
+
+// decodeBatch reads a bus message back into events; ingest validated it.
+func decodeBatch(m pipeline.Message, fn func(epoch, seq uint64, ev *event.Event)) error {
+	b, err := wire.Decode(m.Data, m.Encoding, wire.Limits{})
+	if err != nil {
+		return err
+	}
+	for i := range b.Events {
+		ev := &event.Event{}
+		b.Events[i].ToEvent(ev)
+		fn(b.BootEpoch, b.Events[i].Seq, ev)
+	}
+	return nil
+}
+
+// wireEvent is the wire form of an event; it copies the fields, since the
+// caller may reuse the event.
+func wireEvent(seq uint64, ev *event.Event) wire.Event {
+	return wire.Event{Seq: seq, Time: ev.Time, Product: ev.Product, Services: ev.Services,
+		Categories: ev.Categories, Fields: wire.Fields(slices.Clone(ev.Fields))}
+}
+
+// busSource lets detection workers consume from the bus.
+type busSource struct{ b *bus.Bus }
+
+func (s busSource) Consume(ctx context.Context, durable string, max int, handle func(context.Context, []pipeline.Message) error) error {
+	return s.b.Consume(ctx, durable, max, func(ctx context.Context, msgs []bus.Msg) error {
+		out := make([]pipeline.Message, len(msgs))
+		for i, m := range msgs {
+			out[i] = pipeline.Message{AgentID: m.AgentID, Data: m.Data, Encoding: m.Headers[ingest.HeaderEncoding]}
+		}
+		return handle(ctx, out)
+	})
+}
+
+// registerMetrics exposes the stages' counters to Prometheus.
+func (s *Server) registerMetrics(reg prometheus.Registerer) {
+	counter := func(name, help string, f func() float64) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f))
+	}
+	gauge := func(name, help string, f func() float64) {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
+	}
+	sum := func(f func(pipeline.Stats) uint64) func() float64 {
+		return func() float64 {
+			var n uint64
+			for _, w := range s.workers {
+				n += f(w.Stats())
+			}
+			return float64(n)
+		}
+	}
+	counter("vigil_events_stored_total", "Events taken from the bus and written to the event store (duplicates included).", sum(func(st pipeline.Stats) uint64 { return st.Events }))
+	counter("vigil_events_duplicate_total", "Events already stored, dropped by (agent, boot epoch, sequence).", sum(func(st pipeline.Stats) uint64 { return st.Duplicates }))
+	counter("vigil_events_scanned_total", "Events evaluated by the detection rules.", sum(func(st pipeline.Stats) uint64 { return st.Scanned }))
+	counter("vigil_rule_matches_total", "Rule matches, before grouping and suppression.", sum(func(st pipeline.Stats) uint64 { return st.Matches }))
+	counter("vigil_correlation_hits_total", "Correlation rule hits.", sum(func(st pipeline.Stats) uint64 { return st.Correlations }))
+	counter("vigil_alerts_created_total", "New alerts.", func() float64 { c, _, _ := s.alerts.Counts(); return float64(c) })
+	counter("vigil_alerts_grouped_total", "Findings grouped into an open alert.", func() float64 { _, g, _ := s.alerts.Counts(); return float64(g) })
+	counter("vigil_alerts_suppressed_total", "Findings hidden by a suppression.", func() float64 { _, _, x := s.alerts.Counts(); return float64(x) })
+	gauge("vigil_bus_pending_batches", "Batches stored on the bus and not yet acknowledged by detection (bus lag).", func() float64 {
+		n, _ := s.bus.Lag(context.Background())
+		return float64(n)
+	})
+	gauge("vigil_rules_loaded", "Detection rules in the live rule set.", func() float64 { return float64(len(s.rules.Current().Engine.Rules())) })
+	gauge("vigil_rules_rejected", "Rule documents that failed to load.", func() float64 { return float64(len(s.rules.Current().Rejected)) })
+	rc := prometheus.NewDesc("vigil_rule_evaluations_total", "Full evaluations per rule (after prefilters).", []string{"rule_id"}, nil)
+	rt := prometheus.NewDesc("vigil_rule_eval_seconds_total", "Estimated evaluation time per rule.", []string{"rule_id"}, nil)
+	reg.MustRegister(ruleCollector{s.rules, rc, rt})
+	if s.syslog != nil {
+		counter("vigil_syslog_dropped_total", "Syslog lines not accepted by ingest.", func() float64 { return float64(s.syslog.Dropped()) })
+	}
+}
+
+// ruleCollector reports per-rule cost for the rules that were evaluated.
+type ruleCollector struct {
+	m            *ruleset.Manager
+	count, costs *prometheus.Desc
+}
+
+func (c ruleCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.count; ch <- c.costs }
+
+func (c ruleCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, r := range c.m.Current().Engine.Rules() {
+		n, cost := r.Evaluations()
+		if n == 0 {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(c.count, prometheus.CounterValue, float64(n), r.Rule.ID)
+		ch <- prometheus.MustNewConstMetric(c.costs, prometheus.CounterValue, cost.Seconds(), r.Rule.ID)
+	}
+}
