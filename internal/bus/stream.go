@@ -85,41 +85,28 @@ func (b *Bus) Consume(ctx context.Context, durable string, batch int, handler fu
 		if b.nc.IsClosed() {
 			return ErrClosed
 		}
+		// Wait for the first batch, then take whatever else is already
+		// there without waiting: a lone batch is handled at once (latency),
+		// a backlog in groups of up to batch (throughput).
+		msgs, raw = msgs[:0], raw[:0]
 		fctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		mb, err := cons.Fetch(batch, jetstream.FetchContext(fctx))
+		mb, err := cons.Fetch(1, jetstream.FetchContext(fctx))
+		if err == nil {
+			b.collect(mb, &msgs, &raw, durable)
+			if len(msgs) > 0 && batch > 1 {
+				if more, err := cons.FetchNoWait(batch - 1); err == nil {
+					b.collect(more, &msgs, &raw, durable)
+				}
+			}
+		}
+		cancel()
 		if err != nil {
-			cancel()
 			if ctx.Err() != nil {
 				return nil
 			}
 			b.log.Warn("bus: fetch failed", "durable", durable, "err", err)
 			sleep(ctx, time.Second)
 			continue
-		}
-		msgs, raw = msgs[:0], raw[:0]
-		for m := range mb.Messages() {
-			md, err := m.Metadata()
-			if err != nil {
-				continue // not a JetStream message; cannot happen on a pull consumer
-			}
-			h := make(map[string]string, len(m.Headers()))
-			for k, v := range m.Headers() {
-				if len(v) > 0 {
-					h[k] = v[0]
-				}
-			}
-			msgs = append(msgs, Msg{
-				Data:      m.Data(),
-				Headers:   h,
-				AgentID:   h[HeaderAgent],
-				Seq:       md.Sequence.Stream,
-				Delivered: md.NumDelivered,
-			})
-			raw = append(raw, m)
-		}
-		cancel()
-		if err := mb.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) && !errors.Is(err, nats.ErrTimeout) {
-			b.log.Warn("bus: fetch ended with an error", "durable", durable, "err", err)
 		}
 		if len(msgs) == 0 {
 			continue
@@ -137,6 +124,33 @@ func (b *Bus) Consume(ctx context.Context, durable string, batch int, handler fu
 		}
 	}
 	return nil
+}
+
+// collect appends the messages of one fetch.
+func (b *Bus) collect(mb jetstream.MessageBatch, msgs *[]Msg, raw *[]jetstream.Msg, durable string) {
+	for m := range mb.Messages() {
+		md, err := m.Metadata()
+		if err != nil {
+			continue // not a JetStream message; cannot happen on a pull consumer
+		}
+		h := make(map[string]string, len(m.Headers()))
+		for k, v := range m.Headers() {
+			if len(v) > 0 {
+				h[k] = v[0]
+			}
+		}
+		*msgs = append(*msgs, Msg{
+			Data:      m.Data(),
+			Headers:   h,
+			AgentID:   h[HeaderAgent],
+			Seq:       md.Sequence.Stream,
+			Delivered: md.NumDelivered,
+		})
+		*raw = append(*raw, m)
+	}
+	if err := mb.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) && !errors.Is(err, nats.ErrTimeout) {
+		b.log.Warn("bus: fetch ended with an error", "durable", durable, "err", err)
+	}
 }
 
 // Lag returns how many batches the stream holds: those not yet acknowledged
