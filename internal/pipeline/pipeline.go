@@ -164,20 +164,38 @@ func (w *Worker) handle(ctx context.Context, set *ruleset.Set, m *sigma.Matcher,
 	if len(stored) == 0 {
 		return nil
 	}
-	ins, err := w.opts.Events.Insert(ctx, stored)
-	if err != nil {
-		return fmt.Errorf("storing events: %w", err)
+	// Store and match at the same time: SQLite works in its own goroutine
+	// while this one runs the rules; the matches are kept only for events
+	// the store reports as still needing detection.
+	type insertResult struct {
+		ins []eventstore.Inserted
+		err error
+	}
+	done := make(chan insertResult, 1)
+	go func() {
+		ins, err := w.opts.Events.Insert(ctx, stored)
+		done <- insertResult{ins, err}
+	}()
+	matches := make([][]found, len(stored))
+	for i := range stored {
+		for _, match := range m.Match(stored[i].Event) {
+			matches[i] = append(matches[i], found1(match))
+		}
+	}
+	res := <-done
+	if res.err != nil {
+		return fmt.Errorf("storing events: %w", res.err)
 	}
 	w.stats.events.Add(uint64(len(stored)))
-	scanned := make([]int64, 0, len(ins))
-	for i, in := range ins {
+	scanned := make([]int64, 0, len(res.ins))
+	for i, in := range res.ins {
 		if in.Duplicate {
 			w.stats.duplicates.Add(1)
 		}
 		if !in.NeedsScan {
 			continue
 		}
-		if err := w.detect(ctx, set, m, &stored[i], in.ID); err != nil {
+		if err := w.detect(ctx, set, &stored[i], in.ID, matches[i]); err != nil {
 			return err
 		}
 		scanned = append(scanned, in.ID)
@@ -189,11 +207,21 @@ func (w *Worker) handle(ctx context.Context, set *ruleset.Set, m *sigma.Matcher,
 	return nil
 }
 
-func (w *Worker) detect(ctx context.Context, set *ruleset.Set, m *sigma.Matcher, s *eventstore.Stored, id int64) error {
+// found is one rule match kept until the store says the event is new.
+type found struct {
+	rule   *sigma.Compiled
+	fields []event.Field
+}
+
+func found1(m sigma.Match) found {
+	return found{rule: m.Rule, fields: append([]event.Field(nil), m.Fields...)}
+}
+
+func (w *Worker) detect(ctx context.Context, set *ruleset.Set, s *eventstore.Stored, id int64, matches []found) error {
 	ev := s.Event
-	for _, match := range m.Match(ev) {
+	for _, match := range matches {
 		w.stats.matches.Add(1)
-		r := match.Rule.Rule
+		r := match.rule.Rule
 		if set.Corr.Uses(r.ID) || set.Corr.Uses(r.Name) {
 			set.CorrMu.Lock()
 			hits := set.Corr.Observe(correlate.Observation{
@@ -207,13 +235,13 @@ func (w *Worker) detect(ctx context.Context, set *ruleset.Set, m *sigma.Matcher,
 				}
 			}
 		}
-		if !match.Rule.Emit {
+		if !match.rule.Emit {
 			continue
 		}
 		f := alert.Finding{
 			RuleID: r.ID, RuleTitle: r.Title, Level: r.Level.String(), Tags: r.Tags,
 			Host: s.Host, AgentID: s.AgentID, Time: eventTime(ev),
-			Fields: append([]event.Field(nil), match.Fields...), EventIDs: []int64{id},
+			Fields: match.fields, EventIDs: []int64{id},
 		}
 		if _, suppressed, err := w.opts.Alerts.Record(ctx, f); err != nil {
 			return fmt.Errorf("recording alert: %w", err)
