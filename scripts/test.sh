@@ -38,8 +38,12 @@ go run "$STATICCHECK" ./...
 step "build (static, CGO_ENABLED=0)"
 CGO_ENABLED=0 go build -o /dev/null ./cmd/...
 
-step "go test -race"
-go test -race -count=1 ./...
+step "go test -race (heavy integration tests are skipped here with -short)"
+go test -race -short -count=1 ./...
+
+step "integration: replay 100k events three times, SIGKILL the server ten times"
+go test -count=1 -run 'TestReplayStoresExactlyOnce|TestKillNineKeepsAcknowledged' -v ./cmd/vigil 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok|\s+kill_test)' 
+test "${PIPESTATUS[0]}" -eq 0
 
 step "fuzz ($FUZZTIME per target)"
 # Every Fuzz* function in the module, found from the source.
@@ -53,5 +57,8 @@ done
 
 step "benchmarks (one iteration each, so they never rot)"
 go test -run '^$' -bench . -benchtime 1x ./...
+
+step "bench ingest smoke run (3 s, 4 agents, Vigil's own rules)"
+go run ./cmd/vigil bench ingest --agents 4 --duration 3s --rules rules
 
 step "done"

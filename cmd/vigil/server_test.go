@@ -244,3 +244,42 @@ func waitScanned(t *testing.T, s *Server, n uint64) {
 }
 
 var _ = fmt.Sprint
+
+// Hostile batches get their error code from the wire table and leave the
+// server healthy: a good batch right after is stored.
+func TestServerRefusesBadBatches(t *testing.T) {
+	s, admin := testServer(t)
+	c := enrolAgent(t, s, admin, "hostile-01")
+	deep := `{"v":1,"boot_epoch":1,"events":[{"seq":1,"time":"2026-01-01T00:00:00Z","product":"linux","fields":[["a",` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `]]}]}`
+	huge := `{"v":1,"boot_epoch":1,"events":[{"seq":1,"time":"2026-01-01T00:00:00Z","product":"linux","fields":[["a","` + strings.Repeat("x", 300<<10) + `"]]}]}`
+	cases := []struct {
+		name, body, enc, code string
+		status            int
+	}{
+		{"not json", "{nope", "", "bad_json", 400},
+		{"invalid utf-8", "{\"v\":1,\"boot_epoch\":1,\"events\":[{\"seq\":1,\"time\":\"2026-01-01T00:00:00Z\",\"product\":\"linux\",\"fields\":[[\"a\",\"\xff\xfe\"]]}]}", "", "invalid_utf8", 400},
+		{"too deep", deep, "", "too_deep", 400},
+		{"event too large", huge, "", "event_too_large", 413},
+		{"unknown encoding", "{}", "br", "bad_encoding", 415},
+		{"wrong version", `{"v":9,"boot_epoch":1,"events":[]}`, "", "bad_version", 400},
+	}
+	for _, tc := range cases {
+		status, resp, _, err := c.SendBatch(context.Background(), []byte(tc.body), tc.enc)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if !strings.Contains(string(resp), `"`+tc.code+`"`) {
+			t.Errorf("%s: status %d body %s, want code %s", tc.name, status, resp, tc.code)
+		}
+		if status/100 != 4 {
+			t.Errorf("%s: status %d, want a 4xx", tc.name, status)
+		}
+	}
+	ev := &event.Event{Product: "linux", Categories: []string{"process_creation"}, Time: time.Now().UTC()}
+	ev.Add("Image", "/usr/bin/id")
+	send(t, c, &wire.Batch{Version: wire.Version, BootEpoch: 1, Events: []wire.Event{wireEvent(1, ev)}})
+	waitScanned(t, s, 1)
+	if code := api(t, s, admin, "GET", "/readyz", nil, nil); code != 200 {
+		t.Errorf("readyz after hostile batches: %d", code)
+	}
+}
