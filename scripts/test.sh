@@ -42,8 +42,7 @@ step "go test -race (heavy integration tests are skipped here with -short)"
 go test -race -short -count=1 ./...
 
 step "integration: replay 100k events three times, SIGKILL the server ten times"
-go test -count=1 -run 'TestReplayStoresExactlyOnce|TestKillNineKeepsAcknowledged' -v ./cmd/vigil 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok|\s+kill_test)' 
-test "${PIPESTATUS[0]}" -eq 0
+go test -count=1 -run 'TestReplayStoresExactlyOnce|TestKillNineKeepsAcknowledged' -v ./cmd/vigil
 
 step "fuzz ($FUZZTIME per target)"
 # Every Fuzz* function in the module, found from the source.
