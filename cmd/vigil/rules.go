@@ -11,6 +11,7 @@ import (
 	"github.com/vigil-edr/vigil/internal/detect/correlate"
 	"github.com/vigil-edr/vigil/internal/detect/sigma"
 	"github.com/vigil-edr/vigil/internal/hunt"
+	"github.com/vigil-edr/vigil/internal/store/sqlite"
 )
 
 func newRulesCmd() *cobra.Command {
@@ -18,7 +19,39 @@ func newRulesCmd() *cobra.Command {
 		Use:   "rules",
 		Short: "Check and test Sigma rules",
 	}
-	cmd.AddCommand(newLintCmd(), newRulesTestCmd())
+	cmd.AddCommand(newLintCmd(), newRulesTestCmd(), newRuleSwitchCmd(true), newRuleSwitchCmd(false))
+	return cmd
+}
+
+// newRuleSwitchCmd enables or disables a rule on a server's database; a
+// running server picks the change up within seconds.
+func newRuleSwitchCmd(enable bool) *cobra.Command {
+	var data string
+	verb := "disable"
+	if enable {
+		verb = "enable"
+	}
+	cmd := &cobra.Command{
+		Use:   verb + " --data DIR RULE-ID...",
+		Short: strings.ToUpper(verb[:1]) + verb[1:] + " rules on a server (takes effect within seconds while it runs)",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			db, err := sqlite.Open(cmd.Context(), filepath.Join(data, "vigil.db"), sqlite.Options{})
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			for _, id := range args {
+				if err := db.SetRuleEnabled(cmd.Context(), id, enable); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%sd %s\n", verb, id)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&data, "data", "", "the server's data directory")
+	cmd.MarkFlagRequired("data")
 	return cmd
 }
 

@@ -71,7 +71,7 @@ func (m *Manager) Load(ctx context.Context) error {
 }
 
 func (m *Manager) loadLocked(ctx context.Context) error {
-	stamp, err := fingerprint(m.opts.Paths)
+	stamp, err := m.fingerprint(ctx)
 	if err != nil {
 		return err
 	}
@@ -129,8 +129,9 @@ func (m *Manager) SetEnabled(ctx context.Context, id string, enabled bool) error
 	return m.Load(ctx)
 }
 
-// Watch reloads whenever a rule file is added, removed or modified, checking
-// every interval, until ctx ends. Errors are reported to onErr.
+// Watch reloads whenever a rule file is added, removed or modified, or a rule
+// is enabled or disabled elsewhere (another server process, the CLI),
+// checking every interval, until ctx ends. Errors are reported to onErr.
 func (m *Manager) Watch(ctx context.Context, interval time.Duration, onErr func(error)) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -140,7 +141,7 @@ func (m *Manager) Watch(ctx context.Context, interval time.Duration, onErr func(
 			return
 		case <-t.C:
 		}
-		stamp, err := fingerprint(m.opts.Paths)
+		stamp, err := m.fingerprint(ctx)
 		if err != nil {
 			onErr(err)
 			continue
@@ -157,10 +158,16 @@ func (m *Manager) Watch(ctx context.Context, interval time.Duration, onErr func(
 	}
 }
 
-// fingerprint summarises the rule files' names, sizes and modification times.
-func fingerprint(paths []string) (string, error) {
-	var parts []string
-	for _, root := range paths {
+// fingerprint summarises the rule files' names, sizes and modification
+// times, and the disabled rules.
+func (m *Manager) fingerprint(ctx context.Context) (string, error) {
+	disabled, err := m.opts.Store.DisabledRules(ctx)
+	if err != nil {
+		return "", fmt.Errorf("reading disabled rules: %w", err)
+	}
+	sort.Strings(disabled)
+	parts := []string{fmt.Sprint(disabled)}
+	for _, root := range m.opts.Paths {
 		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
