@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -243,7 +244,6 @@ func waitScanned(t *testing.T, s *Server, n uint64) {
 	}
 }
 
-var _ = fmt.Sprint
 
 // Hostile batches get their error code from the wire table and leave the
 // server healthy: a good batch right after is stored.
@@ -281,5 +281,44 @@ func TestServerRefusesBadBatches(t *testing.T) {
 	waitScanned(t, s, 1)
 	if code := api(t, s, admin, "GET", "/readyz", nil, nil); code != 200 {
 		t.Errorf("readyz after hostile batches: %d", code)
+	}
+}
+
+// Agentless syslog: a sudo line over TCP becomes an event and an alert from
+// Vigil's own rule, attributed to the sending address.
+func TestServerSyslogToAlert(t *testing.T) {
+	var out bytes.Buffer
+	s, err := startServer(context.Background(), serverConfig{
+		Data: t.TempDir(), Listen: "127.0.0.1:0", Rules: []string{"../../rules"}, Workers: 1, AdminToken: &out,
+		Retention: time.Hour, MaxBytes: 1 << 30, SyslogTCP: "127.0.0.1:0", SyslogUDP: "127.0.0.1:0",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	admin := strings.TrimSpace(strings.Split(strings.TrimSpace(out.String()), "\n")[1])
+	_, tcp := s.syslog.Addrs()
+	c, err := net.Dial("tcp", tcp.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(c, "<85>%s web7 sudo: alice : TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/bin/bash\n", time.Now().Format(time.Stamp))
+	c.Close()
+	var alerts struct {
+		Items []struct {
+			RuleTitle string `json:"rule_title"`
+			Host      string `json:"host"`
+		} `json:"items"`
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(alerts.Items) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no alert from the syslog line")
+		}
+		time.Sleep(50 * time.Millisecond)
+		api(t, s, admin, "GET", "/api/v1/alerts", nil, &alerts)
+	}
+	if a := alerts.Items[0]; a.RuleTitle != "Interactive root shell through sudo" || a.Host != "127.0.0.1" {
+		t.Errorf("alert %+v", a)
 	}
 }
