@@ -244,7 +244,6 @@ func waitScanned(t *testing.T, s *Server, n uint64) {
 	}
 }
 
-
 // Hostile batches get their error code from the wire table and leave the
 // server healthy: a good batch right after is stored.
 func TestServerRefusesBadBatches(t *testing.T) {

@@ -53,41 +53,56 @@ func processEvent(i int, t time.Time) *event.Event {
 // batches the ingest consumer uses.
 func BenchmarkInsert(b *testing.B) {
 	for _, batch := range []int{1000, 5000} {
-		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
-			ctx := context.Background()
-			db, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "vigil.db"), sqlite.Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer db.Close()
-			// Pre-build a pool of events; Insert does not keep them.
-			const pool = 20000
-			base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-			evs := make([]*event.Event, pool)
-			for i := range evs {
-				evs[i] = processEvent(i, base.Add(time.Duration(i)*time.Millisecond))
-			}
-			batchBuf := make([]eventstore.Stored, batch)
-			seq := uint64(0)
-			b.ReportAllocs()
-			b.ResetTimer()
-			start, cpu0 := time.Now(), cpuTime()
-			for i := 0; i < b.N; i++ {
-				for j := range batchBuf {
-					seq++
-					batchBuf[j] = eventstore.Stored{AgentID: "agent-1", BootEpoch: 1, Seq: seq, Host: "ws-17", Event: evs[int(seq)%pool]}
-				}
-				if _, err := db.Insert(ctx, batchBuf); err != nil {
-					b.Fatal(err)
-				}
-			}
-			el, cpu := time.Since(start), cpuTime()-cpu0
-			b.ReportMetric(float64(b.N*batch)/el.Seconds(), "events/s")
-			b.ReportMetric(float64(el.Nanoseconds())/float64(b.N*batch), "ns/event")
-			// CPU time per event is steadier than wall time on a shared machine.
-			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*batch), "cpu-ns/event")
-		})
+		for _, index := range []bool{true, false} {
+			b.Run(fmt.Sprintf("batch=%d/index=%v", batch, index), func(b *testing.B) {
+				benchInsert(b, batch, index)
+			})
+		}
 	}
+}
+
+// benchInsert inserts b.N batches. With index set, the full-text indexer
+// runs alongside and the timing includes waiting for it to catch up at the
+// end; without, indexing is paused and only the commit path is measured.
+func benchInsert(b *testing.B, batch int, index bool) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "vigil.db"), sqlite.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	db.PauseIndexer(!index)
+	// Pre-build a pool of events; Insert does not keep them.
+	const pool = 20000
+	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	evs := make([]*event.Event, pool)
+	for i := range evs {
+		evs[i] = processEvent(i, base.Add(time.Duration(i)*time.Millisecond))
+	}
+	batchBuf := make([]eventstore.Stored, batch)
+	seq := uint64(0)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start, cpu0 := time.Now(), cpuTime()
+	for i := 0; i < b.N; i++ {
+		for j := range batchBuf {
+			seq++
+			batchBuf[j] = eventstore.Stored{AgentID: "agent-1", BootEpoch: 1, Seq: seq, Host: "ws-17", Event: evs[int(seq)%pool]}
+		}
+		if _, err := db.Insert(ctx, batchBuf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if index {
+		if err := db.WaitIndexed(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	el, cpu := time.Since(start), cpuTime()-cpu0
+	b.ReportMetric(float64(b.N*batch)/el.Seconds(), "events/s")
+	b.ReportMetric(float64(el.Nanoseconds())/float64(b.N*batch), "ns/event")
+	// CPU time per event is steadier than wall time on a shared machine.
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*batch), "cpu-ns/event")
 }
 
 // cpuTime is the process's user plus system CPU time.

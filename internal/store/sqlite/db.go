@@ -45,6 +45,7 @@ type DB struct {
 	r *sql.DB // read-only pool
 
 	ins eventStmts // prepared on w
+	idx *indexer   // full-text indexing behind the commit path (index.go)
 }
 
 // Open opens (creating if needed) the database file at path and migrates its
@@ -86,11 +87,19 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	r.SetMaxOpenConns(opts.ReadConns)
 	r.SetMaxIdleConns(opts.ReadConns)
 	d.r = r
+	if err := d.startIndexer(ctx); err != nil {
+		d.ins.close()
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("sqlite: start the full-text indexer: %w", err)
+	}
 	return d, nil
 }
 
-// Close closes both pools. It does not wait for running queries.
+// Close stops the full-text indexer (its progress is kept; the next Open
+// resumes it) and closes both pools. It does not wait for running queries.
 func (d *DB) Close() error {
+	d.stopIndexer()
 	d.ins.close()
 	return errors.Join(d.r.Close(), d.w.Close())
 }

