@@ -13,22 +13,12 @@ import (
 	"github.com/vigil-edr/vigil/internal/detect/correlate"
 	"github.com/vigil-edr/vigil/internal/detect/sigma"
 	"github.com/vigil-edr/vigil/internal/event"
+	"github.com/vigil-edr/vigil/internal/testkit"
 )
 
 func corpus(tb testing.TB) string {
 	tb.Helper()
-	dir, _ := os.Getwd()
-	for d := dir; d != filepath.Dir(d); d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			c := filepath.Join(filepath.Dir(d), "shared", "corpus")
-			if _, err := os.Stat(c); err != nil {
-				tb.Skipf("CORPUS MISSING: %s not found; corpus tests skipped", c)
-			}
-			return c
-		}
-	}
-	tb.Skip("CORPUS MISSING: no go.mod above the test")
-	return ""
+	return testkit.Corpus(tb)
 }
 
 func engine(tb testing.TB, paths ...string) (*sigma.Engine, *correlate.Engine) {

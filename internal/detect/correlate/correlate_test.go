@@ -13,6 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/vigil-edr/vigil/internal/detect/sigma"
+	"github.com/vigil-edr/vigil/internal/testkit"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -155,16 +156,5 @@ func TestBoundedGroups(t *testing.T) {
 
 func corpus(t *testing.T) string {
 	t.Helper()
-	dir, _ := os.Getwd()
-	for d := dir; d != filepath.Dir(d); d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			c := filepath.Join(filepath.Dir(d), "shared", "corpus")
-			if _, err := os.Stat(c); err != nil {
-				t.Skipf("CORPUS MISSING: %s not found; corpus tests skipped", c)
-			}
-			return c
-		}
-	}
-	t.Skip("CORPUS MISSING: no go.mod above the test")
-	return ""
+	return testkit.Corpus(t)
 }
