@@ -203,7 +203,7 @@ func runBenchIngest(parent context.Context, cfg benchConfig) (*BenchResult, erro
 				now := time.Now()
 				for j := 0; j < cfg.BatchSize; j++ {
 					seq, _ := g.Next(ev, now)
-					b.Events = append(b.Events, wireEvent(seq, ev))
+					b.Events = append(b.Events, wire.FromEvent(seq, ev))
 				}
 				body, err := wire.Encode(b, "zstd")
 				if err != nil {

@@ -108,7 +108,7 @@ func TestKillNineKeepsAcknowledged(t *testing.T) {
 				b := &wire.Batch{Version: wire.Version, BootEpoch: 1}
 				for j := 0; j < 200; j++ {
 					seq, _ := g.Next(ev, time.Now())
-					b.Events = append(b.Events, wireEvent(seq, ev))
+					b.Events = append(b.Events, wire.FromEvent(seq, ev))
 				}
 				body, _ := wire.Encode(b, "zstd")
 				for {

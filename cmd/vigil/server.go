@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -300,7 +299,7 @@ func (s *Server) expire(ctx context.Context) {
 func (s *Server) syslogSink(ctx context.Context, source string, epoch, first uint64, evs []*event.Event) error {
 	b := &wire.Batch{Version: wire.Version, BootEpoch: epoch}
 	for i, ev := range evs {
-		b.Events = append(b.Events, wireEvent(first+uint64(i), ev))
+		b.Events = append(b.Events, wire.FromEvent(first+uint64(i), ev))
 	}
 	body, err := wire.Encode(b, "zstd")
 	if err != nil {
@@ -366,13 +365,6 @@ func decodeBatch(m pipeline.Message, fn func(epoch, seq uint64, ev *event.Event)
 		fn(b.BootEpoch, b.Events[i].Seq, ev)
 	}
 	return nil
-}
-
-// wireEvent is the wire form of an event; it copies the fields, since the
-// caller may reuse the event.
-func wireEvent(seq uint64, ev *event.Event) wire.Event {
-	return wire.Event{Seq: seq, Time: ev.Time, Product: ev.Product, Services: ev.Services,
-		Categories: ev.Categories, Fields: wire.Fields(slices.Clone(ev.Fields))}
 }
 
 // busSource lets detection workers consume from the bus.

@@ -132,7 +132,7 @@ func TestServerEnrolSendAlert(t *testing.T) {
 	ev.Add("ParentImage", "/usr/bin/bash")
 	ev.Add("User", "www-data")
 	start := time.Now()
-	send(t, c, &wire.Batch{Version: wire.Version, BootEpoch: 1, Events: []wire.Event{wireEvent(1, ev)}})
+	send(t, c, &wire.Batch{Version: wire.Version, BootEpoch: 1, Events: []wire.Event{wire.FromEvent(1, ev)}})
 
 	var alerts struct {
 		Items []struct {
@@ -187,7 +187,7 @@ func TestReplayStoresExactlyOnce(t *testing.T) {
 	now := time.Now()
 	for i := range evs {
 		seq, _ := g.Next(ev, now)
-		evs[i] = wireEvent(seq, ev)
+		evs[i] = wire.FromEvent(seq, ev)
 	}
 	rnd := rand.New(rand.NewPCG(1, 2))
 	for pass, size := range []int{1000, 700, 1300} {
@@ -276,7 +276,7 @@ func TestServerRefusesBadBatches(t *testing.T) {
 	}
 	ev := &event.Event{Product: "linux", Categories: []string{"process_creation"}, Time: time.Now().UTC()}
 	ev.Add("Image", "/usr/bin/id")
-	send(t, c, &wire.Batch{Version: wire.Version, BootEpoch: 1, Events: []wire.Event{wireEvent(1, ev)}})
+	send(t, c, &wire.Batch{Version: wire.Version, BootEpoch: 1, Events: []wire.Event{wire.FromEvent(1, ev)}})
 	waitScanned(t, s, 1)
 	if code := api(t, s, admin, "GET", "/readyz", nil, nil); code != 200 {
 		t.Errorf("readyz after hostile batches: %d", code)
