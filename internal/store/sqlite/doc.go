@@ -16,6 +16,12 @@
 // transaction. Reads use a separate pool and see the last committed state
 // (WAL readers never block the writer nor wait for it).
 //
+// Full-text indexing runs behind the commit path on a goroutine that Open
+// starts and Close stops (index.go): Insert returns before its events are
+// in the text index, Search with text or field filters waits (bounded) for
+// the events committed before it, WaitIndexed waits for everything
+// committed, and IndexLag reports the backlog.
+//
 // # Durability
 //
 // Events are committed with synchronous=NORMAL: in WAL mode a process crash
