@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 )
 
@@ -34,10 +35,11 @@ func (db *DB) SequenceAudit(ctx context.Context) (map[string]SeqAudit, error) {
 	first := true
 	for rows.Next() {
 		var agent string
-		var epoch, seq uint64
-		if err := rows.Scan(&agent, &epoch, &seq); err != nil {
+		var e, s int64 // uint64 stored as the same bits (schema.md)
+		if err := rows.Scan(&agent, &e, &s); err != nil {
 			return nil, err
 		}
+		epoch, seq := uint64(e), uint64(s)
 		a := out[agent]
 		a.Rows++
 		if first || agent != lastAgent || epoch != lastEpoch || seq != lastSeq {
@@ -49,5 +51,14 @@ func (db *DB) SequenceAudit(ctx context.Context) (map[string]SeqAudit, error) {
 		out[agent] = a
 		lastAgent, lastEpoch, lastSeq, first = agent, epoch, seq, false
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	// Rows come in stored (int64) order and restart with each boot epoch.
+	for agent, a := range out {
+		slices.Sort(a.Seqs)
+		a.Seqs = slices.Compact(a.Seqs)
+		out[agent] = a
+	}
+	return out, nil
 }

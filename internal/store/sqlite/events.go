@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,25 +24,28 @@ const rowOverhead = 64
 
 // eventStmts are the hot-path statements, prepared once on the writer.
 type eventStmts struct {
-	insert, fts, cat, unscanned, dup, counter, addCounter, setCounter, markScanned *sql.Stmt
+	dupRange, unscanned, needsScan, counter, addCounter, setCounter, markScanned *sql.Stmt
+
+	events, cats, fts multiInsert
 }
+
+// eventCols is the number of values per row of eventStmts.events.
+const eventInsertCols = 11
 
 func (s *eventStmts) prepare(ctx context.Context, w *sql.DB) error {
 	for _, p := range []struct {
 		st  **sql.Stmt
 		sql string
 	}{
-		{&s.insert, `INSERT INTO events(id, agent_id, boot_epoch, seq, host, time, product, services, categories, fields, bytes)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(agent_id, boot_epoch, seq) DO NOTHING`},
-		{&s.fts, `INSERT INTO events_fts(rowid, text) VALUES (?, ?)`},
-		{&s.cat, `INSERT INTO event_categories(category, time, event_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`},
-		{&s.unscanned, `INSERT INTO events_unscanned(id) VALUES (?)`},
-		{&s.dup, `SELECT e.id, EXISTS(SELECT 1 FROM events_unscanned u WHERE u.id = e.id)
-			FROM events e WHERE e.agent_id = ? AND e.boot_epoch = ? AND e.seq = ?`},
+		{&s.dupRange, `SELECT seq, id FROM events WHERE agent_id = ? AND boot_epoch = ? AND seq BETWEEN ? AND ?`},
+		// New ids of one Insert are consecutive.
+		{&s.unscanned, `WITH RECURSIVE ids(id) AS (SELECT ?1 UNION ALL SELECT id + 1 FROM ids WHERE id < ?2)
+			INSERT INTO events_unscanned(id) SELECT id FROM ids`},
+		{&s.needsScan, `SELECT EXISTS(SELECT 1 FROM events_unscanned WHERE id = ?)`},
 		{&s.counter, `SELECT value FROM counters WHERE name = ?`},
 		{&s.addCounter, `UPDATE counters SET value = value + ? WHERE name = ?`},
 		{&s.setCounter, `UPDATE counters SET value = ? WHERE name = ?`},
-		{&s.markScanned, `DELETE FROM events_unscanned WHERE id = ?`},
+		{&s.markScanned, `DELETE FROM events_unscanned WHERE id BETWEEN ? AND ?`},
 	} {
 		st, err := w.PrepareContext(ctx, p.sql)
 		if err != nil {
@@ -50,15 +54,35 @@ func (s *eventStmts) prepare(ctx context.Context, w *sql.DB) error {
 		}
 		*p.st = st
 	}
+	for _, m := range []struct {
+		m          *multiInsert
+		head, tail string
+		cols       int
+	}{
+		// No ON CONFLICT: Insert has already set duplicates aside, so a
+		// violation of events_identity is an error, never a silent skip.
+		{&s.events, `INSERT INTO events(id, agent_id, boot_epoch, seq, host, time, product, services, categories, fields, bytes)`, "", eventInsertCols},
+		// An event may list a category twice.
+		{&s.cats, `INSERT INTO event_categories(category, time, event_id)`, " ON CONFLICT DO NOTHING", 3},
+		{&s.fts, `INSERT INTO events_fts(rowid, text)`, "", 2},
+	} {
+		if err := m.m.prepare(ctx, w, m.head, m.cols, m.tail); err != nil {
+			s.close()
+			return err
+		}
+	}
 	return nil
 }
 
 func (s *eventStmts) close() {
-	for _, st := range []*sql.Stmt{s.insert, s.fts, s.cat, s.unscanned, s.dup, s.counter, s.addCounter, s.setCounter, s.markScanned} {
+	for _, st := range []*sql.Stmt{s.dupRange, s.unscanned, s.needsScan, s.counter, s.addCounter, s.setCounter, s.markScanned} {
 		if st != nil {
 			st.Close()
 		}
 	}
+	s.events.close()
+	s.cats.close()
+	s.fts.close()
 }
 
 // encoder holds the buffers one Insert call reuses for every event.
@@ -138,71 +162,177 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
+// identity is an event's delivery identity.
+type identity struct {
+	agent      string
+	epoch, seq uint64
+}
+
 // Insert stores a batch in one transaction. See eventstore.Store.
+//
+// Duplicates are found before writing: within the batch with a map, and
+// against stored events with one range query per (agent, boot epoch) of the
+// batch. The new rows are then written with multi-row INSERTs; the unique
+// index events_identity still guards the triple (a violation fails the
+// transaction).
 func (d *DB) Insert(ctx context.Context, evs []eventstore.Stored) ([]eventstore.Inserted, error) {
 	out := make([]eventstore.Inserted, len(evs))
 	if len(evs) == 0 {
 		return out, nil
+	}
+	for i := range evs {
+		if s := &evs[i]; s.Event == nil {
+			return nil, fmt.Errorf("sqlite: insert events: event %d of the batch (%s/%d/%d) is nil", i, s.AgentID, s.BootEpoch, s.Seq)
+		}
 	}
 	if err := d.idx.waitLag(ctx, maxIndexLag); err != nil {
 		return nil, fmt.Errorf("sqlite: insert events: waiting for the full-text indexer: %w", err)
 	}
 	var last int64
 	err := d.writeTx(ctx, false, func(tx *sql.Tx) error {
-		st := func(s *sql.Stmt) *sql.Stmt { return tx.StmtContext(ctx, s) }
-		ins, cat, uns, dup := st(d.ins.insert), st(d.ins.cat), st(d.ins.unscanned), st(d.ins.dup)
 		var next int64
-		if err := st(d.ins.counter).QueryRowContext(ctx, "event_next_id").Scan(&next); err != nil {
+		if err := tx.StmtContext(ctx, d.ins.counter).QueryRowContext(ctx, "event_next_id").Scan(&next); err != nil {
 			return err
 		}
+		stored, err := d.storedIDs(ctx, tx, evs)
+		if err != nil {
+			return fmt.Errorf("look up duplicates: %w", err)
+		}
+		needsScan := tx.StmtContext(ctx, d.ins.needsScan)
+		first := make(map[identity]int, len(evs)) // index of a triple's first copy in the batch
 		var enc encoder
-		var added, addedBytes int64
-		for i := range evs {
-			s := &evs[i]
-			if s.Event == nil {
-				return fmt.Errorf("event %d of the batch (%s/%d/%d) is nil", i, s.AgentID, s.BootEpoch, s.Seq)
-			}
-			ev := s.Event
-			enc.encode(ev)
-			services, categories := string(enc.services), string(enc.categories)
-			bytes := int64(len(enc.fields)+len(s.AgentID)+len(s.Host)+len(ev.Product)+
-				len(services)+len(categories)) + rowOverhead
-			t := ts(ev.Time)
-			n, err := affected(ins.ExecContext(ctx, next, s.AgentID, int64(s.BootEpoch), int64(s.Seq), s.Host, t,
-				ev.Product, services, categories, string(enc.fields), bytes))
-			if err != nil {
+		evArgs := make([]any, 0, min(len(evs), 1<<maxRowsLog2)*eventInsertCols)
+		var catArgs []any
+		flush := func() error {
+			if err := d.ins.events.exec(ctx, tx, evArgs); err != nil {
 				return err
 			}
-			if n == 0 {
-				var id int64
+			if err := d.ins.cats.exec(ctx, tx, catArgs); err != nil {
+				return err
+			}
+			evArgs, catArgs = evArgs[:0], catArgs[:0]
+			return nil
+		}
+		start := next
+		var addedBytes int64
+		for i := range evs {
+			s := &evs[i]
+			k := identity{s.AgentID, s.BootEpoch, s.Seq}
+			if j, ok := first[k]; ok {
+				out[i] = out[j]
+				out[i].Duplicate = true
+				continue
+			}
+			first[k] = i
+			if id, ok := stored[k]; ok {
 				var needs bool
-				if err := dup.QueryRowContext(ctx, s.AgentID, int64(s.BootEpoch), int64(s.Seq)).Scan(&id, &needs); err != nil {
+				if err := needsScan.QueryRowContext(ctx, id).Scan(&needs); err != nil {
 					return fmt.Errorf("look up duplicate: %w", err)
 				}
 				out[i] = eventstore.Inserted{ID: id, NeedsScan: needs, Duplicate: true}
 				continue
 			}
-			if _, err := uns.ExecContext(ctx, next); err != nil {
-				return err
-			}
+			ev := s.Event
+			enc.encode(ev)
+			services, categories := string(enc.services), string(enc.categories)
+			fields := string(enc.fields)
+			bytes := int64(len(fields)+len(s.AgentID)+len(s.Host)+len(ev.Product)+
+				len(services)+len(categories)) + rowOverhead
+			t := ts(ev.Time)
+			evArgs = append(evArgs, next, s.AgentID, int64(s.BootEpoch), int64(s.Seq), s.Host, t,
+				ev.Product, services, categories, fields, bytes)
 			for _, c := range ev.Categories {
-				if _, err := cat.ExecContext(ctx, c, t, next); err != nil {
-					return err
-				}
+				catArgs = append(catArgs, c, t, next)
 			}
 			out[i] = eventstore.Inserted{ID: next, NeedsScan: true}
 			next++
-			added++
 			addedBytes += bytes
+			if len(evArgs) == cap(evArgs) {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+		added := next - start
+		if added == 0 {
+			return nil
+		}
+		if _, err := tx.StmtContext(ctx, d.ins.unscanned).ExecContext(ctx, start, next-1); err != nil {
+			return err
 		}
 		last = next - 1
-		return addCounters(ctx, st(d.ins.addCounter), added, addedBytes, added)
+		return addCounters(ctx, tx.StmtContext(ctx, d.ins.addCounter), added, addedBytes, added)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: insert events: %w", err)
 	}
-	d.idx.committedUpTo(last)
+	if last != 0 {
+		d.idx.committedUpTo(last)
+	}
 	return out, nil
+}
+
+// storedIDs returns the row ids of the batch's triples that are already
+// stored. Sequence numbers are compared as the stored int64 bits: the
+// range [min, max] of those covers every sequence of the group.
+func (d *DB) storedIDs(ctx context.Context, tx *sql.Tx, evs []eventstore.Stored) (map[identity]int64, error) {
+	type group struct {
+		agent string
+		epoch uint64
+	}
+	type span struct {
+		lo, hi int64
+		n      int
+	}
+	spans := map[group]*span{}
+	for i := range evs {
+		g := group{evs[i].AgentID, evs[i].BootEpoch}
+		q := int64(evs[i].Seq)
+		if sp := spans[g]; sp != nil {
+			sp.lo, sp.hi, sp.n = min(sp.lo, q), max(sp.hi, q), sp.n+1
+		} else {
+			spans[g] = &span{q, q, 1}
+		}
+	}
+	st := tx.StmtContext(ctx, d.ins.dupRange)
+	found := map[identity]int64{}
+	read := func(g group, lo, hi int64) error {
+		rows, err := st.QueryContext(ctx, g.agent, int64(g.epoch), lo, hi)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var seq, id int64
+			if err := rows.Scan(&seq, &id); err != nil {
+				return err
+			}
+			found[identity{g.agent, g.epoch, uint64(seq)}] = id
+		}
+		return rows.Err()
+	}
+	for g, sp := range spans {
+		// A dense range is one index scan; a sparse one (sequences far
+		// apart) would read other stored rows, so look each up instead.
+		if uint64(sp.hi-sp.lo) <= uint64(4*sp.n+1024) {
+			if err := read(g, sp.lo, sp.hi); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		for i := range evs {
+			if evs[i].AgentID == g.agent && evs[i].BootEpoch == g.epoch {
+				q := int64(evs[i].Seq)
+				if err := read(g, q, q); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	return found, nil
 }
 
 // addCounters adds to the event count, bytes and next id.
@@ -222,17 +352,25 @@ func addCounters(ctx context.Context, st *sql.Stmt, count, bytes, nextID int64) 
 }
 
 // MarkScanned records that detection finished for the events. Unknown ids are
-// ignored.
+// ignored. Runs of consecutive ids (a whole batch, usually) are deleted by
+// range.
 func (d *DB) MarkScanned(ctx context.Context, ids []int64) error {
 	if len(ids) == 0 {
 		return nil
 	}
+	sorted := slices.Clone(ids)
+	slices.Sort(sorted)
 	err := d.writeTx(ctx, false, func(tx *sql.Tx) error {
 		st := tx.StmtContext(ctx, d.ins.markScanned)
-		for _, id := range ids {
-			if _, err := st.ExecContext(ctx, id); err != nil {
+		for i := 0; i < len(sorted); {
+			j := i + 1
+			for j < len(sorted) && sorted[j] <= sorted[j-1]+1 {
+				j++
+			}
+			if _, err := st.ExecContext(ctx, sorted[i], sorted[j-1]); err != nil {
 				return err
 			}
+			i = j
 		}
 		return nil
 	})

@@ -153,6 +153,7 @@ type indexWork struct {
 	texts [][]byte
 	z     tokenizer
 	dec   []byte
+	args  []any
 }
 
 // indexRound indexes up to indexRound events after the mark. more reports
@@ -207,11 +208,12 @@ func (d *DB) indexRound(ctx context.Context, w *indexWork) (more bool, err error
 		if n == indexRound {
 			mark = w.ids[n-1]
 		}
-		ins := tx.StmtContext(ctx, d.ins.fts)
+		w.args = w.args[:0]
 		for i, id := range w.ids {
-			if _, err := ins.ExecContext(ctx, id, string(w.texts[i])); err != nil {
-				return err
-			}
+			w.args = append(w.args, id, string(w.texts[i]))
+		}
+		if err := d.ins.fts.exec(ctx, tx, w.args); err != nil {
+			return err
 		}
 		_, err = tx.StmtContext(ctx, d.ins.setCounter).ExecContext(ctx, mark, "fts_indexed")
 		return err
