@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -109,6 +110,7 @@ type Server struct {
 	ingest   *ingest.Ingester
 	workers  []*pipeline.Worker
 	syslog   *syslogd.Server
+	bg       sync.WaitGroup // workers, syslog, retention: waited for before the bus and database close
 	closeErr error
 }
 
@@ -137,6 +139,7 @@ func startServer(parent context.Context, cfg serverConfig) (*Server, error) {
 	s := &Server{cfg: cfg, cancel: cancel, done: make(chan struct{})}
 	fail := func(err error) (*Server, error) {
 		cancel()
+		s.bg.Wait()
 		s.closeAll()
 		return nil, err
 	}
@@ -191,7 +194,9 @@ func startServer(parent context.Context, cfg serverConfig) (*Server, error) {
 			Hosts: agentHosts{s.db}, Logger: log, OnAlert: cfg.OnAlert,
 		})
 		s.workers = append(s.workers, w)
+		s.bg.Add(1)
 		go func() {
+			defer s.bg.Done()
 			if err := w.Run(ctx); err != nil && ctx.Err() == nil {
 				log.Error("detection worker stopped", "err", err)
 			}
@@ -204,11 +209,13 @@ func startServer(parent context.Context, cfg serverConfig) (*Server, error) {
 		if err != nil {
 			return fail(fmt.Errorf("syslog: %w", err))
 		}
-		go s.syslog.Serve(ctx)
+		s.bg.Add(1)
+		go func() { defer s.bg.Done(); s.syslog.Serve(ctx) }()
 	}
 
 	// Retention.
-	go s.expire(ctx)
+	s.bg.Add(1)
+	go func() { defer s.bg.Done(); s.expire(ctx) }()
 
 	// The API and the agent endpoints share one TLS listener.
 	reg := prometheus.NewRegistry()
@@ -251,6 +258,7 @@ func (s *Server) Close() error {
 		<-s.done
 	}
 	s.cancel()
+	s.bg.Wait()
 	s.closeAll()
 	return s.closeErr
 }
