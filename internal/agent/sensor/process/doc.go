@@ -1,0 +1,77 @@
+// Package process is the agent's process sensor: it reports every program
+// execution on the host as one Sigma process_creation event (product
+// "linux"), including processes that live for a millisecond, because the
+// kernel itself records each execve before the process can exit.
+//
+// # Mechanism
+//
+// On Linux the sensor uses the kernel audit subsystem over netlink
+// (NETLINK_AUDIT), with github.com/elastic/go-libaudit/v2 for the protocol
+// (status, rules) and a socket of our own underneath it (a receive timeout
+// so Run can stop, a large receive buffer). At start it probes the kernel
+// and Status reports what it chose or why it could not run:
+//
+//   - "audit-netlink unicast": no audit daemon holds the audit PID, so the
+//     sensor becomes the audit daemon (AUDIT_SET pid). The kernel then
+//     queues records for it and blocks, rather than drops, when the socket
+//     is full. The sensor raises the backlog limit and backlog_wait_time
+//     (never lowers them) so bursts wait in the kernel instead of being
+//     lost, and enables auditing if it was off.
+//   - "audit-netlink multicast": another live process (auditd, go-audit …)
+//     holds the audit PID. The sensor leaves that daemon's settings alone
+//     and joins the read-only multicast group AUDIT_NLGRP_READLOG. The kernel
+//     drops multicast records when our socket buffer is full; each such
+//     overrun (ENOBUFS) is counted in Status.Lost.
+//   - "unavailable": no audit in the kernel, no privilege
+//     (CAP_AUDIT_CONTROL, CAP_AUDIT_READ), a container's network namespace,
+//     or locked audit rules (enabled=2). Run returns an error wrapping
+//     ErrUnavailable and Status.Err says why.
+//
+// In both working modes the sensor installs
+//
+//	-a always,exit -F arch=b64 -S execve,execveat -k vigil_exec
+//
+// plus the b32 equivalent on 64-bit machines with 32-bit compatibility
+// (amd64, arm64), and removes exactly those rules when Run ends, then
+// restores the settings it changed and releases the audit PID. The kernel's
+// own lost counter (audit status "lost") is read every Options.StatusEvery;
+// increases are added to Status.Lost and logged.
+//
+// # Records to events
+//
+// Each netlink message becomes the text line "type=NAME msg=audit(…): …"
+// and goes through internal/hunt/auditd: ParseRecord decodes it (hex
+// arguments, quoting) and a Coalescer groups the SYSCALL, EXECVE, CWD, PATH
+// and PROCTITLE records of one serial into one event. The kernel splits a
+// long argument list over several EXECVE records; the sensor merges them
+// into one before the Coalescer sees them, so CommandLine is the whole argv.
+// Failed execs (success=no) are not process creations and are dropped.
+//
+// Each event then gets: User (name from /etc/passwd, cached; the number in
+// UserId), LogonId (auid), Terminal (tty), SessionId (ses), ParentImage and
+// ParentCommandLine (from a table of recent exec events by pid, else
+// /proc/<ppid>), Cgroup, CgroupId and ContainerId (from /proc/<pid>/cgroup
+// while the process still exists), and Hashes "SHA256=<hex>" of the
+// executable, cached by device, inode, size and mtime and computed by
+// Options.HashWorkers goroutines off the receive path. ev.Time is the audit
+// timestamp and ev.Record the audit serial.
+//
+// # Importers
+//
+// The agent (internal/agent, cmd/vigil-agent) imports this package. It
+// imports the standard library, internal/event, internal/hunt/auditd and
+// go-libaudit, and never a server package.
+//
+// # Concurrency and ordering
+//
+// Run uses one goroutine to receive, parse and enrich (it must keep up with
+// the kernel), the hash workers, and one goroutine that calls out, in the
+// order the kernel completed the execs, one event at a time, each a fresh
+// *event.Event that out may keep. Between the receiver and out sits a
+// bounded queue (Options.QueueSize); when it is full the receiver blocks and
+// records wait in the kernel backlog, so a slow out slows execs down rather
+// than losing them (up to backlog_wait_time, after which the kernel counts
+// them lost). An event whose hash is not ready within Options.HashWait is
+// sent without Hashes. Status is safe to call from any goroutine. A Sensor
+// runs once at a time.
+package process
