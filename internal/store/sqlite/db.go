@@ -61,7 +61,8 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	busy := fmt.Sprintf("_pragma=busy_timeout(%d)", opts.BusyTimeout.Milliseconds())
 	common := busy + "&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
 
-	w, err := sql.Open("sqlite", path+"?"+common+"&_pragma=journal_mode(WAL)&_pragma=cache_size(-32768)&_txlock=immediate")
+	w, err := sql.Open("sqlite", path+"?"+common+
+		"&_pragma=cache_size(-65536)&_pragma=wal_autocheckpoint(4000)&_pragma=temp_store(MEMORY)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
@@ -70,6 +71,16 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
 	d := &DB{w: w}
+	// Set here, not in the DSN: the driver sorts its _pragma list, and a
+	// page_size (which applies only while the file is empty) would have to
+	// precede journal_mode. 8 KiB pages measured no faster than the
+	// default 4 KiB for event inserts, so the default stays.
+	for _, p := range []string{"PRAGMA journal_mode=WAL"} {
+		if _, err := w.ExecContext(ctx, p); err != nil {
+			w.Close()
+			return nil, fmt.Errorf("sqlite: open %s: %s: %w", path, p, err)
+		}
+	}
 	if err := migrate(ctx, w); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: migrate %s: %w", path, err)
