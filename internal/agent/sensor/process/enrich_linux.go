@@ -103,16 +103,18 @@ func (p *parents) put(pid string, v parent) {
 }
 
 // get returns the parent's program, from the table or else from /proc
-// (remembered for the next child).
+// (remembered for the next child, also when /proc has nothing: a parent
+// that is gone stays gone).
 func (p *parents) get(pid string) (parent, bool) {
 	if v, ok := p.m[pid]; ok {
-		return v, true
+		return v, v.image != ""
 	}
 	if pid == "" || pid == "0" {
 		return parent{}, false
 	}
 	exe, err := os.Readlink("/proc/" + pid + "/exe")
 	if err != nil {
+		p.put(pid, parent{})
 		return parent{}, false
 	}
 	v := parent{image: exe}
@@ -138,17 +140,25 @@ type cgroupInfo struct {
 // cgroups caches the cgroup id (the inode of the cgroup directory, cgroup v2
 // only) and container id by cgroup path. Only the receiver goroutine uses it.
 type cgroups struct {
-	m map[string]cgroupInfo
+	m   map[string]cgroupInfo
+	buf [4096]byte
 }
 
 const maxCgroups = 4096
 
 func (c *cgroups) lookup(pid string) (cgroupInfo, bool) {
-	b, err := os.ReadFile("/proc/" + pid + "/cgroup")
+	// open+read+close into a reused buffer: on the hot path, and most
+	// short-lived processes are already gone (one failed open).
+	fd, err := syscall.Open("/proc/"+pid+"/cgroup", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return cgroupInfo{}, false
 	}
-	path, v2 := cgroupPath(b)
+	n, err := syscall.Read(fd, c.buf[:])
+	syscall.Close(fd)
+	if err != nil || n <= 0 {
+		return cgroupInfo{}, false
+	}
+	path, v2 := cgroupPath(c.buf[:n])
 	if path == "" {
 		return cgroupInfo{}, false
 	}

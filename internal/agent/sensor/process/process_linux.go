@@ -64,16 +64,43 @@ func (s *Sensor) Run(ctx context.Context, out func(*event.Event)) error {
 	return nil
 }
 
+// batchDelay is how long the receiver waits after the socket ran dry
+// before reading again. The kernel writes the five to eight records of an
+// exec one by one; waking for each costs more than the work on it (a
+// blocking receive, a thread wake-up, the scheduler), so the receiver lets
+// them gather. The records wait in the kernel (unicast) or in our 16 MiB
+// socket buffer (multicast) meanwhile.
+const batchDelay = 2 * time.Millisecond
+
 // receive reads records until ctx ends, turns them into items and queues
 // them in order.
 func (s *Sensor) receive(ctx context.Context, a *auditConn, p *pipeline, queue chan<- item) error {
+	blocking, waited := true, false
 	for ctx.Err() == nil {
-		msg, err := a.rx.Receive(false)
+		msg, err := a.rx.Receive(!blocking)
 		switch {
 		case err == nil:
-		case errors.Is(err, syscall.EAGAIN), errors.Is(err, syscall.EINTR):
-			// Quiet for a while: complete what is pending, since the records
-			// that would complete it are not coming.
+			p.record(uint16(msg.Type), msg.Data)
+			blocking = false
+			continue
+		case errors.Is(err, syscall.EINTR):
+			continue
+		case errors.Is(err, syscall.EAGAIN) && !blocking:
+			// The socket ran dry: hand over what is complete, let more
+			// records gather once, then block again.
+			if !s.drain(ctx, p, queue) {
+				return nil
+			}
+			if !waited {
+				waited = true
+				time.Sleep(batchDelay)
+				continue
+			}
+			blocking, waited = true, false
+			continue
+		case errors.Is(err, syscall.EAGAIN):
+			// Quiet for recvTimeout: complete what is pending, since the
+			// records that would complete it are not coming.
 			p.flush()
 			if !s.drain(ctx, p, queue) {
 				return nil
@@ -85,10 +112,6 @@ func (s *Sensor) receive(ctx context.Context, a *auditConn, p *pipeline, queue c
 			continue
 		default:
 			return fmt.Errorf("process sensor: receive: %w", err)
-		}
-		p.record(uint16(msg.Type), msg.Data)
-		if !s.drain(ctx, p, queue) {
-			return nil
 		}
 	}
 	return nil
