@@ -55,6 +55,6 @@ Check rules before deploying them:
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newServerCmd(), newTokenCmd(), newHuntCmd(), newRulesCmd(), newBenchCmd())
+	root.AddCommand(newUpCmd(), newServerCmd(), newTokenCmd(), newHuntCmd(), newRulesCmd(), newBenchCmd())
 	return root
 }

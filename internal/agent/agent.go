@@ -1,0 +1,324 @@
+// Package agent is the endpoint agent's core: it runs the sensors, writes
+// every event to the on-disk spool, and sends what the spool holds to the
+// server in batches, acknowledging the spool only when the server answered
+// that the batch is stored. It keeps working offline: events wait in the
+// spool (bounded, drop-oldest with an exact gap count) until the server is
+// back.
+//
+// Only cmd/vigil-agent and cmd/vigil (for `vigil up`'s in-process agent)
+// import agent. It must never import server packages; a test in
+// cmd/vigil-agent enforces that for the agent binary.
+//
+// # Concurrency
+//
+// Each sensor runs in its own goroutine and appends to the spool (safe for
+// concurrent use). One sender goroutine reads, sends and acknowledges in
+// sequence order. Health is reported as an event of category agent_health
+// every HealthEvery, through the same spool, so it is delivered like any
+// other event.
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vigil-edr/vigil/internal/agent/spool"
+	"github.com/vigil-edr/vigil/internal/event"
+	"github.com/vigil-edr/vigil/internal/transport/client"
+	"github.com/vigil-edr/vigil/internal/wire"
+)
+
+// Sensor produces events until its context ends.
+type Sensor interface {
+	Name() string
+	Run(ctx context.Context, out func(*event.Event)) error
+	// Status says what the sensor uses and whether it works, for health.
+	Status() string
+}
+
+// Sender is what the agent needs from the transport client.
+type Sender interface {
+	SendBatch(ctx context.Context, body []byte, contentEncoding string) (status int, resp []byte, retryAfter time.Duration, err error)
+}
+
+// Options configure an Agent.
+type Options struct {
+	Spool       *spool.Spool
+	Sender      Sender
+	Sensors     []Sensor
+	Hostname    string
+	BatchEvents int           // default 1,000
+	BatchBytes  int           // default 3 MiB of payload
+	HealthEvery time.Duration // default 60 s
+	Logger      *slog.Logger
+}
+
+// Agent runs sensors and delivery.
+type Agent struct {
+	opts          Options
+	appended      atomic.Uint64
+	appendErrs    atomic.Uint64
+	sent, batches atomic.Uint64
+	sendErrs      atomic.Uint64
+	lastDropped   uint64
+
+	mu      sync.Mutex
+	sensErr map[string]string
+}
+
+// New returns an Agent with defaults filled in.
+func New(opts Options) *Agent {
+	if opts.BatchEvents <= 0 {
+		opts.BatchEvents = 1000
+	}
+	if opts.BatchBytes <= 0 {
+		opts.BatchBytes = 3 << 20
+	}
+	if opts.HealthEvery <= 0 {
+		opts.HealthEvery = time.Minute
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Agent{opts: opts, sensErr: map[string]string{}}
+}
+
+// Stats is the agent's own counters.
+type Stats struct {
+	Appended, AppendErrors, Sent, Batches, SendErrors uint64
+	Spool                                             spool.Stats
+}
+
+// Stats returns the counters.
+func (a *Agent) Stats() Stats {
+	return Stats{Appended: a.appended.Load(), AppendErrors: a.appendErrs.Load(), Sent: a.sent.Load(),
+		Batches: a.batches.Load(), SendErrors: a.sendErrs.Load(), Spool: a.opts.Spool.Stats()}
+}
+
+// Run starts the sensors, the sender and the health reporter, and returns
+// when ctx ends (after a final spool sync).
+func (a *Agent) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, s := range a.opts.Sensors {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := s.Run(ctx, a.Record)
+			if err != nil && ctx.Err() == nil {
+				a.opts.Logger.Warn("sensor stopped", "sensor", s.Name(), "err", err)
+				a.mu.Lock()
+				a.sensErr[s.Name()] = err.Error()
+				a.mu.Unlock()
+			}
+		}()
+	}
+	wg.Add(2)
+	go func() { defer wg.Done(); a.send(ctx) }()
+	go func() { defer wg.Done(); a.health(ctx) }()
+	wg.Wait()
+	return a.opts.Spool.Sync()
+}
+
+// Record appends one event to the spool. It is the sensors' output function
+// and safe for concurrent use.
+func (a *Agent) Record(ev *event.Event) {
+	we := wire.FromEvent(0, ev)
+	payload, err := json.Marshal(&we)
+	if err == nil {
+		_, err = a.opts.Spool.Append(payload)
+	}
+	if err != nil {
+		a.appendErrs.Add(1)
+		return
+	}
+	a.appended.Add(1)
+}
+
+// send delivers the spool's durable records in order, forever.
+func (a *Agent) send(ctx context.Context) {
+	backoff := 100 * time.Millisecond
+	var after uint64
+	for ctx.Err() == nil {
+		recs, err := a.opts.Spool.Read(after, a.opts.BatchEvents, a.opts.BatchBytes)
+		if err != nil {
+			a.opts.Logger.Error("spool read", "err", err)
+			sleep(ctx, time.Second)
+			continue
+		}
+		if len(recs) == 0 {
+			sleep(ctx, 100*time.Millisecond)
+			continue
+		}
+		body, last, err := a.batch(recs)
+		if err != nil {
+			// A record that does not decode can never be sent: skip it
+			// rather than block delivery forever.
+			a.opts.Logger.Error("spool record unusable, skipped", "err", err)
+			a.opts.Spool.Ack(last)
+			after = last
+			continue
+		}
+		status, resp, retry, err := a.opts.Sender.SendBatch(ctx, body, "zstd")
+		switch {
+		case err == nil && status == http.StatusOK:
+			if err := a.opts.Spool.Ack(last); err != nil {
+				a.opts.Logger.Error("spool ack", "err", err)
+			}
+			after = last
+			a.sent.Add(uint64(len(recs)))
+			a.batches.Add(1)
+			backoff = 100 * time.Millisecond
+			continue
+		case err == nil && (status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable):
+			if retry <= 0 {
+				retry = backoff
+			}
+			sleep(ctx, retry)
+			continue
+		case err == nil && status >= 400 && status < 500:
+			// The server refuses this batch for good (a bug on our side);
+			// log it and move on so one bad event cannot stop delivery.
+			a.opts.Logger.Error("batch refused", "status", status, "resp", string(resp), "first", recs[0].Seq, "last", last)
+			a.opts.Spool.Ack(last)
+			after = last
+			continue
+		}
+		a.sendErrs.Add(1)
+		sleep(ctx, backoff)
+		backoff = min(backoff*2, 30*time.Second)
+	}
+}
+
+func (a *Agent) batch(recs []spool.Record) ([]byte, uint64, error) {
+	b := &wire.Batch{Version: wire.Version, BootEpoch: a.opts.Spool.BootEpoch(), Events: make([]wire.Event, 0, len(recs))}
+	last := recs[len(recs)-1].Seq
+	for _, r := range recs {
+		var we wire.Event
+		if err := json.Unmarshal(r.Payload, &we); err != nil {
+			return nil, last, fmt.Errorf("record %d: %w", r.Seq, err)
+		}
+		we.Seq = r.Seq
+		b.Events = append(b.Events, we)
+	}
+	body, err := wire.Encode(b, "zstd")
+	return body, last, err
+}
+
+// health records an agent_health event now and every HealthEvery: sensor
+// status, spool depth and drops (with a gap event when the bound dropped
+// records), CPU time and RSS of the agent process.
+func (a *Agent) health(ctx context.Context) {
+	t := time.NewTicker(a.opts.HealthEvery)
+	defer t.Stop()
+	for {
+		a.recordHealth()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+var healthCats = []string{"agent_health"}
+
+func (a *Agent) recordHealth() {
+	st := a.Stats()
+	ev := &event.Event{Time: time.Now().UTC(), Product: runtime.GOOS, Categories: healthCats}
+	ev.Add("Hostname", a.opts.Hostname)
+	ev.Add("SpoolDepth", strconv.FormatUint(st.Spool.Depth, 10))
+	ev.Add("SpoolBytes", strconv.FormatInt(st.Spool.Bytes, 10))
+	ev.Add("SpoolDropped", strconv.FormatUint(st.Spool.Dropped, 10))
+	ev.Add("EventsRecorded", strconv.FormatUint(st.Appended, 10))
+	ev.Add("EventsSent", strconv.FormatUint(st.Sent, 10))
+	ev.Add("SendErrors", strconv.FormatUint(st.SendErrors, 10))
+	if cpu, rss, err := selfUsage(); err == nil {
+		ev.Add("CPUSeconds", strconv.FormatFloat(cpu, 'f', 3, 64))
+		ev.Add("RSSBytes", strconv.FormatInt(rss, 10))
+	}
+	for _, s := range a.opts.Sensors {
+		status := s.Status()
+		a.mu.Lock()
+		if e := a.sensErr[s.Name()]; e != "" {
+			status += "; stopped: " + e
+		}
+		a.mu.Unlock()
+		ev.Add("Sensor."+s.Name(), status)
+	}
+	if d := st.Spool.Dropped; d > a.lastDropped {
+		gap := &event.Event{Time: ev.Time, Product: runtime.GOOS, Categories: healthCats}
+		gap.Add("Hostname", a.opts.Hostname)
+		gap.Add("EventType", "spool_gap")
+		gap.Add("DroppedEvents", strconv.FormatUint(d-a.lastDropped, 10))
+		a.Record(gap)
+		a.lastDropped = d
+	}
+	a.Record(ev)
+}
+
+// selfUsage reads this process's CPU seconds and resident bytes from /proc
+// (Linux); elsewhere it returns an error.
+func selfUsage() (cpuSeconds float64, rssBytes int64, err error) {
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	// Fields after the command name (which may hold spaces) start after ')'.
+	i := len(b) - 1
+	for i >= 0 && b[i] != ')' {
+		i--
+	}
+	if i < 0 {
+		return 0, 0, errors.New("unexpected /proc/self/stat")
+	}
+	var f []string
+	start := -1
+	for j := i + 2; j <= len(b); j++ {
+		if j == len(b) || b[j] == ' ' {
+			if start >= 0 {
+				f = append(f, string(b[start:j]))
+			}
+			start = -1
+		} else if start < 0 {
+			start = j
+		}
+	}
+	// f[0] is field 3 (state): utime is field 14, stime 15, rss 24.
+	if len(f) < 22 {
+		return 0, 0, errors.New("short /proc/self/stat")
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	rssPages, _ := strconv.ParseInt(f[21], 10, 64)
+	const ticks = 100 // USER_HZ on every Linux architecture Go supports
+	return (ut + st) / ticks, rssPages * int64(os.Getpagesize()), nil
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+// ErrNotEnrolled is returned when the agent has no identity yet.
+var ErrNotEnrolled = errors.New("agent is not enrolled: run `vigil-agent enroll --server URL --token TOKEN` first")
+
+// LoadIdentity reads the agent identity saved by enrolment.
+func LoadIdentity(dir string) (*client.Identity, error) {
+	id, err := client.LoadIdentity(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, ErrNotEnrolled
+	}
+	return id, err
+}

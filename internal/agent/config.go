@@ -1,0 +1,102 @@
+package agent
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the agent's configuration file. Every field has a default; a
+// file only names what it changes. Unknown keys are errors.
+type Config struct {
+	// Server is the Vigil server's URL, e.g. https://vigil.example:8443.
+	// Enrolment records it; the file may override it.
+	Server string `yaml:"server"`
+	// DataDir holds the identity (key and certificate) and the spool.
+	DataDir string `yaml:"data_dir"`
+	// SpoolMaxBytes bounds the spool; the oldest events are dropped (and
+	// counted) beyond it.
+	SpoolMaxBytes int64 `yaml:"spool_max_bytes"`
+	// HealthEvery is how often the agent reports its own health.
+	HealthEvery time.Duration `yaml:"health_every"`
+	Sensors     struct {
+		Process  bool     `yaml:"process"`
+		AuthLog  bool     `yaml:"authlog"`
+		FIM      bool     `yaml:"fim"`
+		FIMPaths []string `yaml:"fim_paths"` // empty: the built-in list
+		AuthPath string   `yaml:"authlog_path"`
+	} `yaml:"sensors"`
+	LogLevel string `yaml:"log_level"` // debug, info, warn, error
+}
+
+// DefaultConfig is the configuration without a file.
+func DefaultConfig() Config {
+	var c Config
+	c.DataDir = "/var/lib/vigil-agent"
+	c.SpoolMaxBytes = 1 << 30
+	c.HealthEvery = time.Minute
+	c.Sensors.Process, c.Sensors.AuthLog, c.Sensors.FIM = true, true, true
+	c.LogLevel = "info"
+	return c
+}
+
+// LoadConfig reads path over the defaults and validates the result; an empty
+// path means the defaults alone.
+func LoadConfig(path string) (Config, error) {
+	c := DefaultConfig()
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return c, err
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) { // an empty file is the defaults
+			return c, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	if err := c.Validate(); err != nil {
+		if path != "" {
+			return c, fmt.Errorf("%s: %w", path, err)
+		}
+		return c, err
+	}
+	return c, nil
+}
+
+// Validate checks every setting once, at load.
+func (c *Config) Validate() error {
+	if c.Server != "" {
+		u, err := url.Parse(c.Server)
+		if err != nil || u.Scheme != "https" || u.Host == "" {
+			return fmt.Errorf("server %q: want an https:// URL", c.Server)
+		}
+	}
+	if c.DataDir == "" || !filepath.IsAbs(c.DataDir) {
+		return fmt.Errorf("data_dir %q: want an absolute path", c.DataDir)
+	}
+	if c.SpoolMaxBytes < 16<<20 {
+		return fmt.Errorf("spool_max_bytes %d: want at least 16 MiB", c.SpoolMaxBytes)
+	}
+	if c.HealthEvery < time.Second {
+		return fmt.Errorf("health_every %s: want at least 1s", c.HealthEvery)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log_level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	for _, p := range c.Sensors.FIMPaths {
+		if !filepath.IsAbs(p) {
+			return fmt.Errorf("sensors.fim_paths: %q is not an absolute path", p)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,80 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/vigil-edr/vigil/internal/agent/sensor/authlog"
+	"github.com/vigil-edr/vigil/internal/agent/sensor/fim"
+	"github.com/vigil-edr/vigil/internal/agent/sensor/process"
+	"github.com/vigil-edr/vigil/internal/agent/spool"
+	"github.com/vigil-edr/vigil/internal/event"
+	"github.com/vigil-edr/vigil/internal/transport/client"
+)
+
+// sensorFunc adapts a sensor package to the Sensor interface.
+type sensorFunc struct {
+	name   string
+	run    func(ctx context.Context, out func(*event.Event)) error
+	status func() string
+}
+
+func (s sensorFunc) Name() string { return s.name }
+func (s sensorFunc) Run(ctx context.Context, out func(*event.Event)) error {
+	return s.run(ctx, out)
+}
+func (s sensorFunc) Status() string { return s.status() }
+
+// HostSensors builds the sensors the configuration enables.
+func HostSensors(cfg Config, log *slog.Logger) []Sensor {
+	var out []Sensor
+	if cfg.Sensors.Process {
+		p := process.New(process.Options{Logger: log})
+		out = append(out, sensorFunc{"process", p.Run, func() string { return fmt.Sprintf("%+v", p.Status()) }})
+	}
+	if cfg.Sensors.AuthLog {
+		a := authlog.New(authlog.Options{Path: cfg.Sensors.AuthPath, Logger: log})
+		out = append(out, sensorFunc{"authlog", a.Run, func() string { return fmt.Sprintf("%+v", a.Status()) }})
+	}
+	if cfg.Sensors.FIM {
+		f := fim.New(fim.Options{Paths: cfg.Sensors.FIMPaths, StateDir: filepath.Join(cfg.DataDir, "fim"), Logger: log})
+		out = append(out, sensorFunc{"fim", f.Run, func() string { return fmt.Sprintf("%+v", f.Status()) }})
+	}
+	return out
+}
+
+// RunHost runs the enrolled agent described by cfg until ctx ends: the
+// identity and server from the data directory, the spool under it, and the
+// sensors the configuration enables.
+func RunHost(ctx context.Context, cfg Config, log *slog.Logger) error {
+	id, err := LoadIdentity(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	server := cfg.Server
+	if server == "" {
+		b, err := os.ReadFile(filepath.Join(cfg.DataDir, "server"))
+		if err != nil {
+			return fmt.Errorf("no server in the configuration and none recorded at enrolment: %w", err)
+		}
+		server = strings.TrimSpace(string(b))
+	}
+	c, err := client.New(server, id)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	sp, err := spool.Open(spool.Options{Dir: filepath.Join(cfg.DataDir, "spool"), MaxBytes: cfg.SpoolMaxBytes})
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	defer sp.Close()
+	host, _ := os.Hostname()
+	a := New(Options{Spool: sp, Sender: c, Sensors: HostSensors(cfg, log), Hostname: host, HealthEvery: cfg.HealthEvery, Logger: log})
+	log.Info("vigil-agent running", "agent", id.AgentID, "server", server, "data", cfg.DataDir)
+	return a.Run(ctx)
+}
