@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Builds Vigil and runs it on this machine. Today that is an offline hunt with
-# the rules Vigil ships (rules/) over this machine's logs (/var/log) and, when
-# present, the sample data in ../shared/corpus; later versions start the
-# server, console and local agent here (`vigil up`).
+# Builds Vigil and runs it on this machine: the server with its embedded
+# defaults (NATS JetStream and SQLite under the data directory) and an
+# in-process agent watching this host, detecting with Vigil's own rule pack.
+# Run it as root so the agent can use the kernel audit subsystem and
+# fanotify. Stop with Ctrl-C.
 #
-# Usage: scripts/run.sh [PATH...]   (hunt PATH instead of the defaults)
+# Usage: scripts/run.sh [vigil up flags]   e.g. --listen 0.0.0.0:8443 --data /srv/vigil
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,12 +15,6 @@ if ! command -v go >/dev/null; then
 fi
 mkdir -p bin
 CGO_ENABLED=0 go build -trimpath -o bin/vigil ./cmd/vigil
-echo "built bin/vigil ($(du -h bin/vigil | cut -f1))"
-
-targets=("$@")
-if [ ${#targets[@]} -eq 0 ]; then
-	for p in /var/log ../shared/corpus/evtx ../shared/corpus/logs ../shared/corpus/auditd; do
-		[ -e "$p" ] && targets+=("$p")
-	done
-fi
-exec bin/vigil hunt --rules rules "${targets[@]}"
+CGO_ENABLED=0 go build -trimpath -o bin/vigil-agent ./cmd/vigil-agent
+echo "built bin/vigil ($(du -h bin/vigil | cut -f1)) and bin/vigil-agent ($(du -h bin/vigil-agent | cut -f1))"
+exec bin/vigil up --rules rules "$@"
