@@ -20,6 +20,7 @@ func newRulesCmd() *cobra.Command {
 		Short: "Check and test Sigma rules",
 	}
 	cmd.AddCommand(newLintCmd(), newRulesTestCmd(), newRuleSwitchCmd(true), newRuleSwitchCmd(false))
+	cmd.AddCommand(newRulesUpdateCmd(), newRulesPacksCmd()) // rulepack.go
 	return cmd
 }
 

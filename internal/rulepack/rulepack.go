@@ -114,6 +114,13 @@ func ValidName(name string) bool { return nameRE.MatchString(name) }
 // the new pack in for any older version of the same name.
 func Install(ctx context.Context, dataDir string, opts Options) (*Manifest, error) {
 	opts.defaults()
+	if !isURL(opts.Source) {
+		abs, err := filepath.Abs(opts.Source)
+		if err != nil {
+			return nil, err
+		}
+		opts.Source = abs // the manifest records where the pack came from, wherever the CLI ran
+	}
 	name := opts.Name
 	if name == "" {
 		name = deriveName(opts.Source)

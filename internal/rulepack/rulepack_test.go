@@ -153,6 +153,12 @@ func TestInstallCorpusDirectory(t *testing.T) {
 		t.Errorf("installed %d .yml files under rules*, want %d", got, want)
 	}
 	t.Logf("%d rule files, %d rules loaded, %d rejected", m.Rules, m.Loaded, m.Rejected)
+	if m.Source != corpus {
+		abs, _ := filepath.Abs(corpus)
+		if m.Source != abs {
+			t.Errorf("source = %q, want %q", m.Source, abs)
+		}
+	}
 	if m.Loaded == 0 {
 		t.Error("no rule loaded")
 	}

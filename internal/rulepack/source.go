@@ -45,7 +45,7 @@ func (s *source) close() {
 // a temporary file in tmpDir.
 func openSource(ctx context.Context, opts *Options, tmpDir string) (*source, error) {
 	src := opts.Source
-	if strings.HasPrefix(src, "https://") || strings.HasPrefix(src, "http://") {
+	if isURL(src) {
 		return download(ctx, opts, tmpDir)
 	}
 	fi, err := os.Stat(src)
@@ -74,6 +74,10 @@ func openSource(ctx context.Context, opts *Options, tmpDir string) (*source, err
 		return nil, fmt.Errorf("%s: %w", src, err)
 	}
 	return s, nil
+}
+
+func isURL(src string) bool {
+	return strings.HasPrefix(src, "https://") || strings.HasPrefix(src, "http://")
 }
 
 // NewHTTPClient returns the client used for URL sources: it speaks only
