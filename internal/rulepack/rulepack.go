@@ -203,13 +203,16 @@ func Install(ctx context.Context, dataDir string, opts Options) (*Manifest, erro
 	return m, nil
 }
 
+// exchangeDirs is exchange; tests replace it to run the fallback.
+var exchangeDirs = exchange
+
 // swap puts the directory tmp at final. Afterwards tmp holds the old pack,
 // if there was one, for the caller to remove.
 func swap(tmp, final string) error {
 	if _, err := os.Lstat(final); errors.Is(err, fs.ErrNotExist) {
 		return os.Rename(tmp, final)
 	}
-	if err := exchange(tmp, final); err == nil {
+	if err := exchangeDirs(tmp, final); err == nil {
 		return nil
 	}
 	// No atomic exchange here: move the old pack aside, then the new one in.
