@@ -14,6 +14,7 @@
 //	DIR/rules/packs/<name>/rules…/…yml   the pack's rule files, paths as in the source
 //	DIR/rules/packs/<name>/LICENSE…      licence, readme and VERSION files, as shipped
 //	DIR/rules/packs/.new-<name>-*/       an install in progress (removed when it ends)
+//	DIR/rules/packs/.download-*.zip      a download in progress (likewise)
 //
 // A pack name is 1 to 64 characters from [a-z0-9._-], starting with a letter
 // or digit. Directories starting with "." are never packs.
