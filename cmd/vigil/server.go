@@ -26,6 +26,7 @@ import (
 	"github.com/vigil-edr/vigil/internal/ingest"
 	"github.com/vigil-edr/vigil/internal/pipeline"
 	"github.com/vigil-edr/vigil/internal/pki"
+	"github.com/vigil-edr/vigil/internal/rulepack"
 	"github.com/vigil-edr/vigil/internal/ruleset"
 	"github.com/vigil-edr/vigil/internal/store/sqlite"
 	"github.com/vigil-edr/vigil/internal/syslogd"
@@ -135,6 +136,12 @@ func startServer(parent context.Context, cfg serverConfig) (*Server, error) {
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return nil, err
 	}
+	// Installed rule packs (vigil rules update) that are enabled.
+	packs, err := rulepack.EnabledPaths(cfg.Data)
+	if err != nil {
+		return nil, fmt.Errorf("rule packs: %w", err)
+	}
+	cfg.Rules = append(cfg.Rules, packs...)
 	ctx, cancel := context.WithCancel(parent)
 	s := &Server{cfg: cfg, cancel: cancel, done: make(chan struct{})}
 	fail := func(err error) (*Server, error) {
@@ -151,7 +158,6 @@ func startServer(parent context.Context, cfg serverConfig) (*Server, error) {
 	if h, err := os.Hostname(); err == nil {
 		hosts = append(hosts, h)
 	}
-	var err error
 	if s.auth, err = pki.LoadOrCreate(filepath.Join(cfg.Data, "pki"), hosts); err != nil {
 		return fail(fmt.Errorf("certificates: %w", err))
 	}

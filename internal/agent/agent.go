@@ -60,6 +60,7 @@ type Options struct {
 	BatchEvents int           // default 1,000
 	BatchBytes  int           // default 3 MiB of payload
 	HealthEvery time.Duration // default 60 s
+	MaxBackoff  time.Duration // longest wait between failed sends; default 30 s
 	Logger      *slog.Logger
 }
 
@@ -86,6 +87,9 @@ func New(opts Options) *Agent {
 	}
 	if opts.HealthEvery <= 0 {
 		opts.HealthEvery = time.Minute
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = 30 * time.Second
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -195,7 +199,7 @@ func (a *Agent) send(ctx context.Context) {
 		}
 		a.sendErrs.Add(1)
 		sleep(ctx, backoff)
-		backoff = min(backoff*2, 30*time.Second)
+		backoff = min(backoff*2, a.opts.MaxBackoff)
 	}
 }
 
