@@ -15,9 +15,6 @@ var ErrNoSource = errors.New("authlog: no journal and no /var/log/auth.log or /v
 // ErrUnsupported is returned by Run on systems the sensor does not support.
 var ErrUnsupported = errors.New("authlog: not supported")
 
-// Default file paths, tried in order when there is no journal.
-var defaultPaths = []string{"/var/log/auth.log", "/var/log/secure"}
-
 // Options configure a Sensor. The zero value is usable.
 type Options struct {
 	// Path, when set, is the file to tail instead of the journal or the
@@ -83,21 +80,8 @@ func (s *Sensor) Status() Status {
 	return s.status
 }
 
-func (s *Sensor) setSource(src string) {
-	s.mu.Lock()
-	s.status.Source = src
-	s.status.Err = nil
-	s.mu.Unlock()
-}
-
 func (s *Sensor) setErr(err error) {
 	s.mu.Lock()
 	s.status.Err = err
-	s.mu.Unlock()
-}
-
-func (s *Sensor) counted() {
-	s.mu.Lock()
-	s.status.Events++
 	s.mu.Unlock()
 }

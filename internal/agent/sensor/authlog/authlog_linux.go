@@ -26,6 +26,9 @@ const maxLine = syslog.DefaultMaxLine
 // many fields besides MESSAGE); a longer record is skipped.
 const maxJournalRecord = 1 << 20
 
+// Default file paths, tried in order when there is no journal.
+var defaultPaths = []string{"/var/log/auth.log", "/var/log/secure"}
+
 // Run follows the chosen source and calls out for every record until ctx
 // ends, when it returns nil. It returns ErrNoSource when the host has no
 // source.
@@ -447,4 +450,17 @@ func (r *journalRecord) fill(ev *event.Event) bool {
 	ev.Time = ts
 	ev.Source = "journal"
 	return true
+}
+
+func (s *Sensor) setSource(src string) {
+	s.mu.Lock()
+	s.status.Source = src
+	s.status.Err = nil
+	s.mu.Unlock()
+}
+
+func (s *Sensor) counted() {
+	s.mu.Lock()
+	s.status.Events++
+	s.mu.Unlock()
 }
