@@ -55,11 +55,12 @@ func (s *Spool) Read(after uint64, maxRecords int, maxBytes int) ([]Record, erro
 		from := max(after, s.meta.trim) + 1
 		var seg segment
 		i := sort.Search(len(s.segs), func(i int) bool { return s.segs[i].last >= from })
-		if i < len(s.segs) {
+		found := i < len(s.segs)
+		if found {
 			seg = *s.segs[i]
 		}
 		s.mu.Unlock()
-		if from > durable || i == len(s.segs) {
+		if from > durable || !found {
 			return out, nil
 		}
 		n, err := s.readSegment(&seg, from, durable, maxRecords, maxBytes, &out, &total)
