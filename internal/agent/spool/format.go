@@ -43,14 +43,17 @@ func recordCRC(h []byte, payload []byte) uint32 {
 	return crc32.Update(c, castagnoli, payload)
 }
 
-// appendRecord appends the framed record to b.
+// appendRecord appends the framed record to b. The header is built in b
+// itself: a local array would escape to the heap through crc32.
 func appendRecord(b []byte, seq uint64, payload []byte) []byte {
-	var h [recHeaderSize]byte
+	start := len(b)
+	b = append(b, make([]byte, recHeaderSize)...)
+	b = append(b, payload...)
+	h := b[start : start+recHeaderSize]
 	binary.LittleEndian.PutUint32(h[0:4], uint32(len(payload)))
 	binary.LittleEndian.PutUint64(h[8:16], seq)
-	binary.LittleEndian.PutUint32(h[4:8], recordCRC(h[:], payload))
-	b = append(b, h[:]...)
-	return append(b, payload...)
+	binary.LittleEndian.PutUint32(h[4:8], recordCRC(h, payload))
+	return b
 }
 
 func segHeader(epoch, first uint64) []byte {

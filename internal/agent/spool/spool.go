@@ -305,9 +305,12 @@ func (s *Spool) Append(payload []byte) (seq uint64, err error) {
 		return 0, fmt.Errorf("%w: %d bytes exceed MaxBytes", ErrTooLarge, len(payload))
 	}
 	s.mu.Lock()
-	if s.err != nil {
+	if s.err != nil || s.closing {
 		err := s.err
 		s.mu.Unlock()
+		if err == nil {
+			err = ErrClosed
+		}
 		return 0, err
 	}
 	var doomed []string
