@@ -68,7 +68,7 @@ type Record struct {
 
 // Stats is a snapshot of the spool's state.
 type Stats struct {
-	Depth    uint64 // records neither acknowledged nor dropped
+	Depth    uint64 // records neither acknowledged nor dropped (numbers lost to corruption included)
 	Bytes    int64  // bytes in segment files, including records not yet written out
 	Durable  uint64 // highest fsynced sequence number
 	Acked    uint64 // highest acknowledged sequence number
@@ -210,9 +210,14 @@ func (s *Spool) recover() error {
 			return err
 		}
 	}
+	// Numbers below any segment's first one were given out, even if that
+	// segment turned out empty or corrupt: never reuse them.
 	s.next = s.meta.trim + 1
-	if n := len(s.segs); n > 0 && s.segs[n-1].last >= s.next {
-		s.next = s.segs[n-1].last + 1
+	if n := len(s.segs); n > 0 {
+		s.next = max(s.next, s.segs[n-1].last+1)
+	}
+	if n := len(firsts); n > 0 {
+		s.next = max(s.next, firsts[n-1])
 	}
 	if err := s.newSegmentLocked(); err != nil {
 		return err

@@ -385,6 +385,32 @@ func TestCorruptMiddleSegment(t *testing.T) {
 	}
 }
 
+// When the segments after a corrupt one hold nothing (here: the last one's
+// header is torn), the lost numbers are still not given out again: the
+// server may have stored them.
+func TestCorruptThenEmptySegment(t *testing.T) {
+	dir := t.TempDir()
+	o := quiet(dir)
+	o.SegmentBytes = 256
+	s := mustOpen(t, o)
+	appendN(t, s, 0, 40)
+	s.Close()
+	files := segFiles(t, dir)
+	n := len(files)
+	prev, last := filepath.Join(dir, segName(files[n-2])), filepath.Join(dir, segName(files[n-1]))
+	os.WriteFile(last, []byte("VGSP"), 0o600)
+	b, _ := os.ReadFile(prev)
+	b[segHeaderSize+recHeaderSize] ^= 1 // the first record of the one before
+	os.WriteFile(prev, b, 0o600)
+
+	s = mustOpen(t, o)
+	defer s.Close()
+	checkRun(t, readAll(t, s, 0), 1, files[n-2]-1)
+	if seq, _ := s.Append(nil); seq != files[n-1] {
+		t.Fatalf("next seq %d, want %d", seq, files[n-1])
+	}
+}
+
 func TestBoundDropsOldest(t *testing.T) {
 	dir := t.TempDir()
 	o := quiet(dir)
