@@ -19,6 +19,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -50,7 +51,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&configPath, "config", "", "configuration file (YAML; defaults apply to what it does not set)")
 
-	var server, token, caFingerprint, caFile, dataDir string
+	var server, token, caFingerprint, caFile, dataDir, cpuProfile string
 	enroll := &cobra.Command{
 		Use:   "enroll --server URL --token TOKEN (--ca-fingerprint HEX | --ca-cert FILE)",
 		Short: "Enrol this host with a Vigil server",
@@ -115,10 +116,20 @@ certificate file. There is no trust on first use.`,
 				cfg.DataDir = dataDir
 			}
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: logLevel(cfg.LogLevel)}))
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				pprof.StartCPUProfile(f)
+				defer pprof.StopCPUProfile()
+			}
 			return agent.RunHost(cmd.Context(), cfg, log)
 		},
 	}
 	run.Flags().StringVar(&dataDir, "data", "", "data directory (default from the configuration)")
+	run.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the agent to this file (for performance work)")
 	root.AddCommand(enroll, run)
 	return root
 }

@@ -96,7 +96,11 @@ func runBenchAgent(ctx context.Context, agentBin string, duration, warmup time.D
 	if out, err := exec.CommandContext(ctx, bin, "enroll", "--config", conf, "--server", url, "--token", plain, "--ca-fingerprint", srv.auth.CAFingerprint()).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("enrol: %v: %s", err, out)
 	}
-	agent := exec.CommandContext(ctx, bin, "run", "--config", conf)
+	args := []string{"run", "--config", conf}
+	if p := os.Getenv("VIGIL_AGENT_CPUPROFILE"); p != "" {
+		args = append(args, "--cpuprofile", p)
+	}
+	agent := exec.CommandContext(ctx, bin, args...)
 	if err := agent.Start(); err != nil {
 		return nil, err
 	}
