@@ -154,3 +154,37 @@ func TestLocalAgentProcessToAlert(t *testing.T) {
 		}
 	}
 }
+
+// A revoked agent's events are refused (403) and kept in its spool, never
+// acknowledged and dropped.
+func TestRevokedAgentKeepsEvents(t *testing.T) {
+	s, admin := testServer(t)
+	url := "https://" + s.Addr().String()
+	id := enrolDirect(t, s, url, "revoked-01")
+	if code := api(t, s, admin, "POST", "/api/v1/hosts/"+id.AgentID+"/revoke", nil, nil); code != 200 && code != 204 {
+		t.Fatalf("revoke: %d", code)
+	}
+	c, err := client.New(url, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := spool.Open(spool.Options{Dir: filepath.Join(t.TempDir(), "spool")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	a := agent.New(agent.Options{Spool: sp, Sender: c, Hostname: "revoked-01", HealthEvery: time.Hour, MaxBackoff: 50 * time.Millisecond})
+	g := simagent.New(9, 0)
+	ev := &event.Event{}
+	for i := 0; i < 10; i++ {
+		g.Next(ev, time.Now())
+		a.Record(ev)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	a.Run(ctx)
+	st := a.Stats()
+	if st.Sent != 0 || st.Spool.Acked != 0 || st.Spool.Depth < 10 || st.SendErrors == 0 {
+		t.Fatalf("revoked agent: sent %d, acked %d, depth %d, send errors %d: events must stay in the spool", st.Sent, st.Spool.Acked, st.Spool.Depth, st.SendErrors)
+	}
+}

@@ -189,18 +189,32 @@ func (a *Agent) send(ctx context.Context) {
 			}
 			sleep(ctx, retry)
 			continue
-		case err == nil && status >= 400 && status < 500:
-			// The server refuses this batch for good (a bug on our side);
-			// log it and move on so one bad event cannot stop delivery.
+		case err == nil && refusedForGood(status):
+			// The server refuses this batch's content for good (a bug on
+			// our side); log it and move on so one bad event cannot stop
+			// delivery. Authentication problems (401, 403) are not the
+			// batch's fault: they are retried below and never drop events.
 			a.opts.Logger.Error("batch refused", "status", status, "resp", string(resp), "first", recs[0].Seq, "last", last)
 			a.opts.Spool.Ack(last)
 			after = last
 			continue
+		case err == nil:
+			a.opts.Logger.Warn("server refused delivery; will retry", "status", status, "resp", string(resp))
 		}
 		a.sendErrs.Add(1)
 		sleep(ctx, backoff)
 		backoff = min(backoff*2, a.opts.MaxBackoff)
 	}
+}
+
+// refusedForGood reports statuses that mean "this batch can never be
+// accepted": malformed, too large, unsupported encoding.
+func refusedForGood(status int) bool {
+	switch status {
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:
+		return true
+	}
+	return false
 }
 
 func (a *Agent) batch(recs []spool.Record) ([]byte, uint64, error) {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/vigil-edr/vigil/internal/agent/sensor/authlog"
 	"github.com/vigil-edr/vigil/internal/agent/sensor/fim"
@@ -76,5 +77,32 @@ func RunHost(ctx context.Context, cfg Config, log *slog.Logger) error {
 	host, _ := os.Hostname()
 	a := New(Options{Spool: sp, Sender: c, Sensors: HostSensors(cfg, log), Hostname: host, HealthEvery: cfg.HealthEvery, Logger: log})
 	log.Info("vigil-agent running", "agent", id.AgentID, "server", server, "data", cfg.DataDir)
+	go keepCertificate(ctx, c, cfg.DataDir, log)
 	return a.Run(ctx)
+}
+
+// keepCertificate heartbeats every ten minutes and renews the certificate
+// when the server says it is time, saving the new identity before using it
+// for anything else.
+func keepCertificate(ctx context.Context, c *client.Client, dir string, log *slog.Logger) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		if hb, err := c.Heartbeat(ctx); err != nil {
+			log.Debug("heartbeat", "err", err)
+		} else if hb.Renew {
+			if id, err := c.Renew(ctx); err != nil {
+				log.Warn("certificate renewal failed; will retry", "err", err)
+			} else if err := id.Save(dir); err != nil {
+				log.Error("saving the renewed identity", "err", err)
+			} else {
+				log.Info("certificate renewed", "not_after", id.Cert.NotAfter)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
