@@ -44,7 +44,10 @@ func newRootCmd() *cobra.Command {
 		Use:   "vigil",
 		Short: "Vigil: open-source EDR and SOC platform",
 		Long: `Vigil detects attacks on endpoints with Sigma rules and helps a security team
-respond. This binary holds the server, the web console and the command-line tools.
+respond. This binary holds the server, the API and the command-line tools.
+
+Run everything on this machine (server and an agent for this host):
+  sudo vigil up
 
 Hunt through logs you already have:
   vigil hunt --rules ./rules /var/log/auth.log ./evtx/
