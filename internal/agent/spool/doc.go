@@ -18,7 +18,8 @@
 // a crash numbering continues after the last record found on disk or the last
 // acknowledged or dropped number, whichever is higher. A number can only be
 // reused if its record was never reported durable (a torn tail), so it was
-// never handed to the sender. The server dedupes by (agent, boot epoch,
+// never handed to the sender. The last number is 2^64−2; after it Append
+// returns ErrExhausted. The server dedupes by (agent, boot epoch,
 // sequence); delivery is at least once.
 //
 // # Durability

@@ -19,6 +19,11 @@ const (
 	// MaxPayload is the largest payload Append accepts.
 	MaxPayload = 1 << 20
 
+	// maxSeq is the largest sequence number. 2^64-1 is never given out, so
+	// seq+1 never wraps: a spool whose next number would be 2^64-1 is
+	// exhausted.
+	maxSeq = 1<<64 - 2
+
 	segMagic      = "VGSPSEG1"
 	segHeaderSize = 24 // magic, boot epoch, first sequence
 	recHeaderSize = 16 // length, CRC32C, sequence
@@ -133,7 +138,7 @@ func decodeMeta(b []byte) (meta, error) {
 		trim:    binary.LittleEndian.Uint64(b[32:40]),
 		dropped: binary.LittleEndian.Uint64(b[40:48]),
 	}
-	if m.epoch == 0 || m.acked > m.trim {
+	if m.epoch == 0 || m.acked > m.trim || m.trim > maxSeq {
 		return meta{}, errBadMeta
 	}
 	return m, nil
@@ -205,7 +210,7 @@ func scanSegment(path string, first, epoch uint64, buf []byte) (scan, error) {
 			return sc, nil
 		}
 		n := binary.LittleEndian.Uint32(rh[0:4])
-		if n > MaxPayload || binary.LittleEndian.Uint64(rh[8:16]) != sc.last+1 {
+		if n > MaxPayload || sc.last >= maxSeq || binary.LittleEndian.Uint64(rh[8:16]) != sc.last+1 {
 			return sc, nil
 		}
 		if cap(buf) < int(n) {

@@ -41,6 +41,9 @@ func (s *Spool) Read(after uint64, maxRecords int, maxBytes int) ([]Record, erro
 	if maxBytes <= 0 {
 		maxBytes = math.MaxInt
 	}
+	if after >= maxSeq {
+		return nil, nil // no number is above it
+	}
 	s.readMu.Lock()
 	defer s.readMu.Unlock()
 	var out []Record

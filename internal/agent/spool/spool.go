@@ -18,6 +18,7 @@ var (
 	ErrAckBeyondDurable = errors.New("spool: ack beyond durable records")
 	ErrCorrupt          = errors.New("spool: corrupt record")
 	ErrOptions          = errors.New("spool: invalid options")
+	ErrExhausted        = errors.New("spool: sequence numbers exhausted")
 )
 
 // Options configures a Spool. Zero fields take their defaults.
@@ -211,7 +212,8 @@ func (s *Spool) recover() error {
 		}
 	}
 	// Numbers below any segment's first one were given out, even if that
-	// segment turned out empty or corrupt: never reuse them.
+	// segment turned out empty or corrupt: never reuse them. None of these
+	// overflows: trim and every record are at most maxSeq.
 	s.next = s.meta.trim + 1
 	if n := len(s.segs); n > 0 {
 		s.next = max(s.next, s.segs[n-1].last+1)
@@ -317,6 +319,10 @@ func (s *Spool) Append(payload []byte) (seq uint64, err error) {
 			err = ErrClosed
 		}
 		return 0, err
+	}
+	if s.next > maxSeq {
+		s.mu.Unlock()
+		return 0, ErrExhausted
 	}
 	var doomed []string
 	var gen uint64
