@@ -3,6 +3,7 @@
 package process
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 
 	libaudit "github.com/elastic/go-libaudit/v2"
 	"github.com/elastic/go-libaudit/v2/rule"
+	"golang.org/x/sys/unix"
 )
 
 // Why our own socket under go-libaudit's AuditClient: its NetlinkClient
@@ -39,6 +41,8 @@ type nlSocket struct {
 	pid uint32
 	seq atomic.Uint32
 	buf []byte
+	// file, once set by pollable, owns fd: Close closes it.
+	file *os.File
 }
 
 func newNLSocket(groups uint32, timeout time.Duration, rcvbuf int) (*nlSocket, error) {
@@ -116,7 +120,95 @@ func (s *nlSocket) Receive(nonBlocking bool, p libaudit.NetlinkParser) ([]syscal
 	return p(s.buf[:n])
 }
 
-func (s *nlSocket) Close() error { return syscall.Close(s.fd) }
+func (s *nlSocket) Close() error {
+	if s.file != nil {
+		return s.file.Close()
+	}
+	return syscall.Close(s.fd)
+}
+
+// pollable puts the socket in non-blocking mode and registers it with the
+// Go runtime's poller, so that the receiver waits for records parked in the
+// poller rather than in a blocking system call. (A goroutine blocked in a
+// system call keeps its P busy and the runtime's sysmon thread polling
+// every 20 µs to retake it; that, not the receive itself, was most of the
+// sensor's CPU per exec.) Go's own send and receive calls keep working on
+// the non-blocking socket: the audit requests get their replies at once,
+// and go-libaudit's release of the audit PID does not wait anyway.
+func (s *nlSocket) pollable() (syscall.RawConn, error) {
+	if s.file == nil {
+		if err := syscall.SetNonblock(s.fd, true); err != nil {
+			return nil, err
+		}
+		s.file = os.NewFile(uintptr(s.fd), "audit-netlink")
+	}
+	return s.file.SyscallConn()
+}
+
+// recvBatch is how many netlink messages one recvBatch.recv reads at most.
+// The kernel sends each audit record as a datagram of its own, so a single
+// recvfrom returns one record; recvmmsg returns up to recvBatch of them per
+// system call.
+const recvBatch = 32
+
+// batch holds the buffers of recvmmsg on one netlink socket. It is used by
+// the receiving goroutine only.
+type batch struct {
+	hdrs  [recvBatch]unix.Mmsghdr
+	iovs  [recvBatch]unix.Iovec
+	names [recvBatch]unix.RawSockaddrNetlink
+	buf   []byte // recvBatch buffers of batchBufSize bytes
+}
+
+// batchBufSize holds the longest audit message, rounded up to keep each
+// buffer aligned.
+const batchBufSize = (syscall.NLMSG_HDRLEN + maxAuditMessage + 7) &^ 7
+
+func newBatch() *batch {
+	b := &batch{buf: make([]byte, recvBatch*batchBufSize)}
+	for i := range b.hdrs {
+		b.iovs[i].Base = &b.buf[i*batchBufSize]
+		b.iovs[i].SetLen(batchBufSize)
+		b.hdrs[i].Hdr.Iov = &b.iovs[i]
+		b.hdrs[i].Hdr.SetIovlen(1)
+		b.hdrs[i].Hdr.Name = (*byte)(unsafe.Pointer(&b.names[i]))
+	}
+	return b
+}
+
+// recv reads what is queued on fd, up to recvBatch messages, with one
+// recvmmsg that does not wait. It returns how many messages it read, or
+// an error (EAGAIN when none was queued).
+func (b *batch) recv(fd int) (int, error) {
+	for i := range b.hdrs {
+		b.hdrs[i].Hdr.Namelen = unix.SizeofSockaddrNetlink
+		b.hdrs[i].Hdr.Flags = 0
+		b.hdrs[i].Len = 0
+	}
+	// A raw system call: it never blocks, and skipping the scheduler's
+	// bookkeeping for system calls keeps sysmon asleep.
+	n, _, errno := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&b.hdrs[0])),
+		recvBatch, unix.MSG_DONTWAIT, 0, 0)
+	if errno != 0 {
+		return 0, syscall.Errno(errno)
+	}
+	return int(n), nil
+}
+
+// message returns the type and payload of message i of the last recv; ok is
+// false for a message to ignore: truncated, too short, or not sent by the
+// kernel (port 0).
+func (b *batch) message(i int) (typ uint16, data []byte, ok bool) {
+	h := &b.hdrs[i]
+	n := int(h.Len)
+	if n < syscall.NLMSG_HDRLEN || h.Hdr.Flags&unix.MSG_TRUNC != 0 || b.names[i].Pid != 0 {
+		return 0, nil, false
+	}
+	m := b.buf[i*batchBufSize : i*batchBufSize+n]
+	// As go-libaudit does: one message per datagram, its length taken from
+	// the datagram (some kernels set nlmsg_len wrong on audit records).
+	return binary.NativeEndian.Uint16(m[4:6]), m[syscall.NLMSG_HDRLEN:], true
+}
 
 // auditConn is the sensor's hold on the kernel audit subsystem: a control
 // client (status, rules) and a receiving client, plus what to undo.

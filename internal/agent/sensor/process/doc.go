@@ -65,10 +65,14 @@
 // # Concurrency and ordering
 //
 // Run uses one goroutine to receive, parse and enrich (it must keep up with
-// the kernel), the hash workers, and one goroutine that calls out, in the
-// order the kernel completed the execs, one event at a time, each a fresh
-// *event.Event that out may keep. Between the receiver and out sits a
-// bounded queue (Options.QueueSize); when it is full the receiver blocks and
+// the kernel), the hash workers, and one output goroutine. out is called in
+// the order the kernel completed the execs, one event at a time, each a
+// fresh *event.Event that out may keep. The receiver waits for records in
+// the Go runtime's poller (not in a blocking system call), reads up to 32
+// records per recvmmsg, and calls out itself for an event whose hash is
+// known when nothing is queued before it; an event that waits for its hash,
+// and those behind it, go through a bounded queue (Options.QueueSize) to the
+// output goroutine. When the queue is full the receiver blocks and
 // records wait in the kernel backlog, so a slow out slows execs down rather
 // than losing them (up to backlog_wait_time, after which the kernel counts
 // them lost). An event whose hash is not ready within Options.HashWait is

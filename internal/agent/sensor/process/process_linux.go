@@ -7,8 +7,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -44,16 +46,16 @@ func (s *Sensor) Run(ctx context.Context, out func(*event.Event)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	p := newPipeline(&s.opts)
-	queue := make(chan item, s.opts.QueueSize)
+	o := &outlet{s: s, out: out, queue: make(chan item, s.opts.QueueSize)}
 	var wg sync.WaitGroup
 	for range s.opts.HashWorkers {
 		wg.Go(p.hash.work)
 	}
-	wg.Go(func() { s.output(ctx, queue, out) })
+	wg.Go(func() { o.run(ctx) })
 	wg.Go(func() { s.watchLost(ctx, a) })
 
-	err = s.receive(ctx, a, p, queue)
-	close(queue)
+	err = s.receive(ctx, a, p, o)
+	close(o.queue)
 	close(p.hash.jobs)
 	cancel()
 	wg.Wait()
@@ -64,52 +66,85 @@ func (s *Sensor) Run(ctx context.Context, out func(*event.Event)) error {
 	return nil
 }
 
-// batchDelay is how long the receiver waits after the socket ran dry
-// before reading again. The kernel writes the five to eight records of an
-// exec one by one; waking for each costs more than the work on it (a
-// blocking receive, a thread wake-up, the scheduler), so the receiver lets
-// them gather. The records wait in the kernel (unicast) or in our 16 MiB
-// socket buffer (multicast) meanwhile.
-const batchDelay = 2 * time.Millisecond
-
-// receive reads records until ctx ends, turns them into items and queues
-// them in order.
-func (s *Sensor) receive(ctx context.Context, a *auditConn, p *pipeline, queue chan<- item) error {
-	blocking, waited := true, false
+// receive reads records, up to recvBatch per system call, until ctx ends,
+// turns them into items and hands them to o in order.
+func (s *Sensor) receive(ctx context.Context, a *auditConn, p *pipeline, o *outlet) error {
+	rc, err := a.rxSock.pollable()
+	if err != nil {
+		return fmt.Errorf("process sensor: audit socket: %w", err)
+	}
+	f := a.rxSock.file
+	// Waits end at ctx's end (a deadline in the past), or recvTimeout
+	// after the last record while events may be pending; an idle sensor
+	// does not wake up at all.
+	stop := context.AfterFunc(ctx, func() { _ = f.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	b := newBatch()
+	deadline := false
+	var n int
+	var rerr error
+	read := func(fd uintptr) bool {
+		n, rerr = b.recv(int(fd))
+		return !errors.Is(rerr, syscall.EAGAIN)
+	}
 	for ctx.Err() == nil {
-		msg, err := a.rx.Receive(!blocking)
+		n, rerr = 0, nil
+		err := rc.Read(read)
+		if err == nil {
+			err = rerr
+		}
+		for i := range n {
+			if typ, data, ok := b.message(i); ok {
+				p.record(typ, data)
+			}
+		}
 		switch {
+		case n == recvBatch:
+			continue // probably more queued
 		case err == nil:
-			p.record(uint16(msg.Type), msg.Data)
-			blocking = false
+			// Probably all read: hand over what is complete. (Waiting a
+			// little for an exec's remaining records to gather costs more,
+			// a timer wake-up per exec, than the poller's wake-up per batch.)
+			if !o.drain(ctx, p) {
+				return nil
+			}
+			// Wait for the next record; at most recvTimeout when events
+			// may be pending.
+			if p.pending || deadline {
+				deadline = p.pending
+				var t time.Time
+				if deadline {
+					t = time.Now().Add(recvTimeout)
+				}
+				if f.SetReadDeadline(t) != nil || ctx.Err() != nil {
+					return nil
+				}
+			}
+			continue
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			if ctx.Err() != nil {
+				return nil
+			}
+			// Quiet for recvTimeout: complete what is pending, since the
+			// records that would complete it are not coming; then wait
+			// without a deadline.
+			p.flush()
+			if !o.drain(ctx, p) {
+				return nil
+			}
+			deadline = false
+			if f.SetReadDeadline(time.Time{}) != nil || ctx.Err() != nil {
+				return nil
+			}
 			continue
 		case errors.Is(err, syscall.EINTR):
-			continue
-		case errors.Is(err, syscall.EAGAIN) && !blocking:
-			// The socket ran dry: hand over what is complete, let more
-			// records gather once, then block again.
-			if !s.drain(ctx, p, queue) {
-				return nil
-			}
-			if !waited {
-				waited = true
-				time.Sleep(batchDelay)
-				continue
-			}
-			blocking, waited = true, false
-			continue
-		case errors.Is(err, syscall.EAGAIN):
-			// Quiet for recvTimeout: complete what is pending, since the
-			// records that would complete it are not coming.
-			p.flush()
-			if !s.drain(ctx, p, queue) {
-				return nil
-			}
 			continue
 		case errors.Is(err, syscall.ENOBUFS):
 			s.lost.Add(1)
 			s.opts.Logger.Warn("process sensor: audit socket overrun, records lost")
 			continue
+		case errors.Is(err, os.ErrClosed):
+			return nil
 		default:
 			return fmt.Errorf("process sensor: receive: %w", err)
 		}
@@ -117,51 +152,95 @@ func (s *Sensor) receive(ctx context.Context, a *auditConn, p *pipeline, queue c
 	return nil
 }
 
-// drain queues every completed event; false means ctx ended.
-func (s *Sensor) drain(ctx context.Context, p *pipeline, queue chan<- item) bool {
+// outlet calls out, one event at a time, in the order of the items. The
+// receiver calls out itself for an item that is ready (no hash to wait for)
+// when nothing is queued before it, which saves a goroutine hand-off per
+// exec; other items go through queue to run, which waits for their hashes.
+type outlet struct {
+	s     *Sensor
+	out   func(*event.Event)
+	queue chan item
+	// queued counts items given to queue whose out call has not returned.
+	// Only the receiver increments it, so when it reads zero run is idle
+	// and every earlier item has been delivered.
+	queued atomic.Int64
+}
+
+// drain delivers or queues every completed event; false means ctx ended.
+func (o *outlet) drain(ctx context.Context, p *pipeline) bool {
 	for {
 		it, ok := p.next()
 		if !ok {
 			return true
 		}
+		if o.queued.Load() == 0 && it.ready() {
+			o.deliver(it, false)
+			continue
+		}
+		o.queued.Add(1)
 		select {
-		case queue <- it:
+		case o.queue <- it:
 		case <-ctx.Done():
+			o.queued.Add(-1)
 			return false
 		}
 	}
 }
 
-// output waits for each event's hash (at most HashWait) and calls out, in
-// queue order. After ctx ends it still delivers what is queued, without
-// waiting for hashes.
-func (s *Sensor) output(ctx context.Context, queue <-chan item, out func(*event.Event)) {
+// ready reports whether the item needs no waiting for its hash.
+func (it *item) ready() bool {
+	if it.job == nil {
+		return true
+	}
+	select {
+	case <-it.job.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// deliver adds the hash (when its job is done) and calls out.
+func (o *outlet) deliver(it item, queued bool) {
+	s := o.s
+	if j := it.job; j != nil {
+		select {
+		case <-j.done:
+			if j.sum != "" {
+				it.ev.Add("Hashes", "SHA256="+j.sum)
+			} else {
+				s.unhash.Add(1)
+			}
+		default:
+			s.unhash.Add(1)
+		}
+	} else if it.unhashed {
+		s.unhash.Add(1)
+	}
+	s.events.Add(1)
+	o.out(it.ev)
+	if queued {
+		o.queued.Add(-1)
+	}
+}
+
+// run waits for each queued event's hash (at most HashWait) and delivers
+// it, in queue order. After ctx ends it still delivers what is queued,
+// without waiting for hashes.
+func (o *outlet) run(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
-	for it := range queue {
+	for it := range o.queue {
 		if j := it.job; j != nil {
-			timer.Reset(s.opts.HashWait)
+			timer.Reset(o.s.opts.HashWait)
 			select {
 			case <-j.done:
 			case <-timer.C:
 			case <-ctx.Done():
 			}
 			timer.Stop()
-			select {
-			case <-j.done:
-				if j.sum != "" {
-					it.ev.Add("Hashes", "SHA256="+j.sum)
-				} else {
-					s.unhash.Add(1)
-				}
-			default:
-				s.unhash.Add(1)
-			}
-		} else if it.unhashed {
-			s.unhash.Add(1)
 		}
-		s.events.Add(1)
-		out(it.ev)
+		o.deliver(it, true)
 	}
 }
 
@@ -206,6 +285,8 @@ type pipeline struct {
 	cgroups cgroups
 	hash    *hasher
 	failed  uint64
+	// pending is true when records were taken since the last flush.
+	pending bool
 }
 
 // maxExecvePending bounds the serials whose EXECVE records are being
@@ -239,6 +320,7 @@ func (p *pipeline) record(typ uint16, data []byte) {
 	if !ok {
 		return
 	}
+	p.pending = true
 	data = bytes.TrimRight(data, "\x00\n")
 	p.line = append(p.line[:0], "type="...)
 	p.line = append(p.line, name...)
@@ -288,6 +370,7 @@ func (p *pipeline) flush() {
 		p.flushExecve()
 	}
 	p.co.Flush()
+	p.pending = false
 }
 
 // next returns the next completed, enriched event.
