@@ -57,7 +57,13 @@ func TestReloadEnableDisableHealth(t *testing.T) {
 	if got := match(m.Current(), "/usr/bin/nc"); len(got) != 1 {
 		t.Fatalf("matches %v", got)
 	}
-	go m.Watch(ctx, 20*time.Millisecond, func(err error) { t.Error(err) })
+	watching := make(chan struct{})
+	go func() {
+		defer close(watching)
+		m.Watch(ctx, 20*time.Millisecond, func(err error) { t.Error(err) })
+	}()
+	// Stop the watcher before the database closes (defers run last-first).
+	defer func() { cancel(); <-watching }()
 
 	// A new file is picked up without a restart.
 	os.WriteFile(filepath.Join(dir, "b.yml"), []byte(ruleB), 0o644)

@@ -213,9 +213,12 @@ func TestFanotify(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.expect(t, within, want{fields: map[string]string{"TargetFilename": sub, "Action": "created", "FileType": "dir"}})
+	// The mark on the new directory is placed when its creation is read, so
+	// a file made right after may be found by the sensor's scan of the new
+	// directory, which cannot name the process: only the file is required.
 	inner := filepath.Join(sub, "inner")
 	write(t, inner, "z")
-	r.expect(t, within, want{fields: with(me, map[string]string{"TargetFilename": inner, "Action": "created"})})
+	r.expect(t, within, want{fields: map[string]string{"TargetFilename": inner, "Action": "created"}})
 
 	if st := r.s.Status(); st.Err != nil || st.Events < 9 || st.Watches < 2 {
 		t.Errorf("Status = %v", st)
