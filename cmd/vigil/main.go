@@ -1,4 +1,4 @@
-// Command vigil is Vigil's server, console and command-line tool. This first
+// Package main is the vigil command: Vigil's server, console and command-line tool. This first
 // version offers offline hunting over log files and rule management; the
 // server, console and agent enrolment arrive with later issues.
 //
