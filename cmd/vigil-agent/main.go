@@ -1,5 +1,5 @@
-// Package main is the vigil-agent command: Vigil's endpoint agent: it watches process
-// execution, logins and file changes on this host, keeps every event in an
+// Package main is the vigil-agent command, Vigil's endpoint agent. It watches
+// process execution, logins and file changes on this host, keeps every event in an
 // on-disk spool, and delivers them to the Vigil server over mutually
 // authenticated TLS.
 //

@@ -1,8 +1,9 @@
-// Package main is the vigil command: Vigil's server, console and command-line tool. This first
-// version offers offline hunting over log files and rule management; the
-// server, console and agent enrolment arrive with later issues.
+// Package main is the vigil command: Vigil's server (`vigil server`, `vigil
+// up` with an in-process agent), the REST API, offline hunting (`vigil hunt`),
+// rule tools (`vigil rules`), enrolment tokens and benchmarks (`vigil bench`).
 //
-// The wiring of every stage lives here and only here (see DESIGN.md).
+// The wiring of every stage lives here and only here, in data-flow order, in
+// startServer (see DESIGN.md).
 package main
 
 import (
