@@ -188,8 +188,10 @@ func (c *Coalescer) isDone(serial uint64) bool {
 // build fills ev from the group; it reports false when the group holds no
 // exec syscall.
 func (g *group) build(ev *event.Event) bool {
-	var sys, execve, cwd, title *Record
+	var sys, cwd, title *Record
 	var path0 *Record
+	var execve *Record
+	merged := false
 	line := uint64(0)
 	for i := range g.records {
 		r := &g.records[i]
@@ -197,8 +199,16 @@ func (g *group) build(ev *event.Event) bool {
 		case "SYSCALL":
 			sys, line = r, g.lines[i]
 		case "EXECVE":
-			if execve == nil {
+			// The kernel continues a long argument list in further EXECVE
+			// records of the same event; their fields are joined in order.
+			switch {
+			case execve == nil:
 				execve = r
+			case !merged:
+				execve = &Record{Type: "EXECVE", Fields: append(slices.Clip(execve.Fields), r.Fields...)}
+				merged = true
+			default:
+				execve.Fields = append(execve.Fields, r.Fields...)
 			}
 		case "CWD":
 			cwd = r

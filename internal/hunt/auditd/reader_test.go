@@ -135,3 +135,19 @@ func BenchmarkReader(b *testing.B) {
 		})
 	}
 }
+
+// A long argument list continues in further EXECVE records of the same
+// event; the command line joins them all (it used to keep only the first).
+func TestCommandLineAcrossExecveRecords(t *testing.T) {
+	in := "type=SYSCALL msg=audit(1700000000.000:9): arch=c000003e syscall=59 success=yes exit=0 ppid=1 pid=99 auid=0 uid=0 exe=\"/usr/bin/tar\"\n" +
+		"type=EXECVE msg=audit(1700000000.000:9): argc=4 a0=\"tar\" a1=\"-czf\"\n" +
+		"type=EXECVE msg=audit(1700000000.000:9): a2=\"/tmp/x.tgz\" a3=\"/etc\"\n" +
+		"type=EOE msg=audit(1700000000.000:9): \n"
+	_, procs := readAll(t, NewReader(strings.NewReader(in), Options{Coalesce: true}))
+	if len(procs) != 1 {
+		t.Fatalf("%d process events", len(procs))
+	}
+	if c, _ := procs[0].Get("CommandLine"); c != "tar -czf /tmp/x.tgz /etc" {
+		t.Errorf("CommandLine = %q", c)
+	}
+}
