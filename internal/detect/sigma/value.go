@@ -112,32 +112,13 @@ func matchCIDR(p netip.Prefix, raw string) bool {
 	return p.Contains(a.Unmap())
 }
 
-// numCmp compares a field, read as a number, with a constant.
-type numCmp struct {
-	op string
-	n  float64
-}
+// numCmp compares a field, read as a number, with a constant; the
+// comparison itself is the one correlation conditions use.
+type numCmp Comparison
 
 func (c numCmp) holds(raw string) bool {
 	v, ok := parseNumber(raw)
-	if !ok {
-		return false
-	}
-	switch c.op {
-	case "gt":
-		return v > c.n
-	case "gte":
-		return v >= c.n
-	case "lt":
-		return v < c.n
-	case "lte":
-		return v <= c.n
-	case "eq":
-		return v == c.n
-	case "neq":
-		return v != c.n
-	}
-	return false
+	return ok && Comparison(c).Holds(v)
 }
 
 // parseNumber reads decimal, float and 0x-hex numbers, as Windows logs write
@@ -334,13 +315,13 @@ func compileValue(s string, p fieldSpecPlan, opts *CompileOptions) ([]valueMatch
 		if !ok {
 			return nil, fmt.Errorf("%s: %q is not a number", p.timePart, s)
 		}
-		return []valueMatcher{timeMatch{part: p.timePart, cmp: numCmp{op: op, n: n}}}, nil
+		return []valueMatcher{timeMatch{part: p.timePart, cmp: numCmp{Op: op, N: n}}}, nil
 	case p.cmp != "":
 		n, ok := parseNumber(s)
 		if !ok {
 			return nil, fmt.Errorf("%s: %q is not a number", p.cmp, s)
 		}
-		return []valueMatcher{numMatch{numCmp{op: p.cmp, n: n}}}, nil
+		return []valueMatcher{numMatch{numCmp{Op: p.cmp, N: n}}}, nil
 	}
 
 	var pats []pattern
