@@ -4,7 +4,9 @@ package testkit
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -33,4 +35,34 @@ func Corpus(tb testing.TB, rel ...string) string {
 		tb.Skipf("CORPUS MISSING: %s not found (%v); this test's ground-truth checks did NOT run", p, err)
 	}
 	return p
+}
+
+// InternalDeps lists the module's internal packages that the package in the
+// working directory links (directly or not), relative to internal/, e.g.
+// "hunt/syslog". It skips the test when the go tool is not available.
+func InternalDeps(tb testing.TB) []string {
+	tb.Helper()
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		tb.Skip("go tool not found: dependencies not checked")
+	}
+	out, err := exec.Command(gobin, "list", "-deps", ".").Output()
+	if err != nil {
+		tb.Fatalf("go list: %v", err)
+	}
+	var deps []string
+	for _, dep := range strings.Fields(string(out)) {
+		if rest, ok := strings.CutPrefix(dep, "github.com/vigil-edr/vigil/internal/"); ok {
+			deps = append(deps, rest)
+		}
+	}
+	return deps
+}
+
+// SensorMayImport is the import rule for agent sensors (STYLE.md item 5):
+// the event model, other agent packages and the syslog parser, nothing from
+// the server.
+func SensorMayImport(rel string) bool {
+	top, _, _ := strings.Cut(rel, "/")
+	return top == "event" || top == "agent" || rel == "hunt/syslog" || rel == "hunt/auditd"
 }
