@@ -259,8 +259,10 @@ func (g *group) build(ev *event.Event) bool {
 		user, _ = sys.Get("uid")
 	}
 	add("User", user)
-	auid, _ := sys.Get("auid")
-	add("LogonId", auid)
+	// auid 4294967295 (-1) means "never logged in" (daemons): no LogonId.
+	if auid, _ := sys.Get("auid"); auid != "4294967295" && auid != "-1" {
+		add("LogonId", auid)
+	}
 	for _, name := range [...]string{"comm", "tty", "ses", "success"} {
 		v, _ := sys.Get(name)
 		add(name, v)
