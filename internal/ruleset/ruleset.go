@@ -142,17 +142,17 @@ func (m *Manager) Watch(ctx context.Context, interval time.Duration, onErr func(
 		case <-t.C:
 		}
 		stamp, err := m.fingerprint(ctx)
-		if err != nil {
-			onErr(err)
-			continue
+		if err == nil {
+			m.mu.Lock()
+			if stamp != m.stamp {
+				err = m.loadLocked(ctx)
+			}
+			m.mu.Unlock()
 		}
-		m.mu.Lock()
-		changed := stamp != m.stamp
-		if changed {
-			err = m.loadLocked(ctx)
-		}
-		m.mu.Unlock()
 		if err != nil {
+			if ctx.Err() != nil {
+				return // stopping: the error is the cancellation, not news
+			}
 			onErr(err)
 		}
 	}
