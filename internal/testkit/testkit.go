@@ -60,9 +60,9 @@ func InternalDeps(tb testing.TB) []string {
 }
 
 // SensorMayImport is the import rule for agent sensors (STYLE.md item 5):
-// the event model, other agent packages and the syslog parser, nothing from
-// the server.
+// the event model, other agent packages, the syslog and audit parsers and
+// the line reader under them, nothing from the server.
 func SensorMayImport(rel string) bool {
 	top, _, _ := strings.Cut(rel, "/")
-	return top == "event" || top == "agent" || rel == "hunt/syslog" || rel == "hunt/auditd"
+	return top == "event" || top == "agent" || rel == "hunt/syslog" || rel == "hunt/auditd" || rel == "hunt/lines"
 }

@@ -1,12 +1,12 @@
 package auditd
 
 import (
-	"bufio"
 	"errors"
 	"io"
 	"strings"
 
 	"github.com/vigil-edr/vigil/internal/event"
+	"github.com/vigil-edr/vigil/internal/hunt/lines"
 )
 
 // Shared, read-only log source lists.
@@ -48,10 +48,8 @@ type Stats struct {
 // Options.Coalesce one process_creation event per execve. It is not safe for
 // concurrent use.
 type Reader struct {
-	br      *bufio.Reader
+	lr      *lines.Reader
 	opts    Options
-	max     int
-	line    uint64
 	rec     Record
 	co      *Coalescer
 	stats   Stats
@@ -65,7 +63,7 @@ func NewReader(r io.Reader, opts Options) *Reader {
 	if maxLen <= 0 {
 		maxLen = DefaultMaxLine
 	}
-	rd := &Reader{br: bufio.NewReaderSize(r, max(maxLen, 16)), opts: opts, max: maxLen}
+	rd := &Reader{lr: lines.NewReader(r, maxLen), opts: opts}
 	if opts.Coalesce {
 		rd.co = NewCoalescer(opts.MaxPending)
 	}
@@ -90,7 +88,9 @@ func (r *Reader) Next(ev *event.Event) error {
 			}
 			return io.EOF
 		}
-		b, err := r.readLine()
+		b, err := r.lr.Next()
+		r.stats.Lines = r.lr.Line()
+		r.stats.Truncated = r.lr.Truncated()
 		if errors.Is(err, io.EOF) {
 			r.eof = true
 			if len(b) == 0 {
@@ -111,9 +111,9 @@ func (r *Reader) Next(ev *event.Event) error {
 		ev.Reset()
 		fillEvent(ev, &r.rec)
 		ev.Source = r.opts.Source
-		ev.Record = r.line
+		ev.Record = r.lr.Line()
 		if r.co != nil {
-			r.co.Add(&r.rec, r.line)
+			r.co.Add(&r.rec, r.lr.Line())
 		}
 		r.stats.Records++
 		return nil
@@ -127,31 +127,6 @@ func (r *Reader) Stats() Stats {
 		s.Evicted = r.co.Evicted()
 	}
 	return s
-}
-
-// readLine returns the next line without its newline, cut to r.max bytes.
-func (r *Reader) readLine() ([]byte, error) {
-	b, err := r.br.ReadSlice('\n')
-	if len(b) == 0 && err != nil {
-		return nil, err
-	}
-	r.line++
-	r.stats.Lines++
-	if errors.Is(err, bufio.ErrBufferFull) {
-		r.stats.Truncated++
-		kept := string(b[:min(len(b), r.max)]) // skipping reuses the buffer
-		for errors.Is(err, bufio.ErrBufferFull) {
-			_, err = r.br.ReadSlice('\n')
-		}
-		if err != nil && !errors.Is(err, io.EOF) {
-			return nil, err
-		}
-		return []byte(kept), nil
-	}
-	if len(b) > r.max {
-		b = b[:r.max]
-	}
-	return b, err
 }
 
 // fillEvent turns one record into an event: "type" first, then "node", then

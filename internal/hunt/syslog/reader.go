@@ -1,12 +1,12 @@
 package syslog
 
 import (
-	"bufio"
 	"errors"
 	"io"
 	"time"
 
 	"github.com/vigil-edr/vigil/internal/event"
+	"github.com/vigil-edr/vigil/internal/hunt/lines"
 )
 
 // Stats counts what a Reader has seen.
@@ -22,10 +22,8 @@ type Stats struct {
 // Options.MaxLineBytes: a longer line is cut, the rest of it skipped and
 // counted in Stats.Truncated. A Reader is not safe for concurrent use.
 type Reader struct {
-	br    *bufio.Reader
+	lr    *lines.Reader
 	opts  Options
-	max   int
-	line  uint64
 	stats Stats
 }
 
@@ -38,11 +36,7 @@ func NewReader(r io.Reader, opts Options) *Reader {
 	if opts.Reference.IsZero() {
 		opts.Reference = time.Now()
 	}
-	size := maxLen
-	if size < 16 {
-		size = 16 // bufio's minimum
-	}
-	return &Reader{br: bufio.NewReaderSize(r, size), opts: opts, max: maxLen}
+	return &Reader{lr: lines.NewReader(r, maxLen), opts: opts}
 }
 
 // Next fills ev with the next non-empty line. It returns io.EOF at the end of
@@ -52,7 +46,9 @@ func NewReader(r io.Reader, opts Options) *Reader {
 // Options.Source.
 func (r *Reader) Next(ev *event.Event) error {
 	for {
-		b, err := r.readLine()
+		b, err := r.lr.Next()
+		r.stats.Lines = r.lr.Line()
+		r.stats.Truncated = r.lr.Truncated()
 		if err != nil && (len(b) == 0 || !errors.Is(err, io.EOF)) {
 			return err
 		}
@@ -69,37 +65,10 @@ func (r *Reader) Next(ev *event.Event) error {
 			r.stats.Malformed++
 		}
 		ev.Source = r.opts.Source
-		ev.Record = r.line
+		ev.Record = r.lr.Line()
 		r.stats.Events++
 		return nil
 	}
-}
-
-// readLine returns the next line without its newline, cut to r.max bytes.
-// The slice is valid until the next call.
-func (r *Reader) readLine() ([]byte, error) {
-	b, err := r.br.ReadSlice('\n')
-	if len(b) == 0 && err != nil {
-		return nil, err
-	}
-	r.line++
-	r.stats.Lines++
-	if errors.Is(err, bufio.ErrBufferFull) {
-		r.stats.Truncated++
-		// Keep a copy of the head: skipping the rest reuses the buffer.
-		kept := string(b[:min(len(b), r.max)])
-		for errors.Is(err, bufio.ErrBufferFull) {
-			_, err = r.br.ReadSlice('\n')
-		}
-		if err != nil && !errors.Is(err, io.EOF) {
-			return nil, err
-		}
-		return []byte(kept), nil
-	}
-	if len(b) > r.max {
-		b = b[:r.max]
-	}
-	return b, err
 }
 
 // Stats returns the counts so far.
