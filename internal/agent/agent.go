@@ -9,6 +9,15 @@
 // import agent. It must never import server packages; a test in
 // cmd/vigil-agent enforces that for the agent binary.
 //
+// # Spool records
+//
+// Each spool record is one event as the JSON object of a wire event
+// without its "seq" key (wire.AppendEventObject), written once by Record.
+// The sender builds a batch by putting each record's sequence number in
+// front of it (wire.BatchWriter); nothing is decoded on the way out.
+// Records written by agents before this format, whole wire events with
+// "seq":0 first, are still read.
+//
 // # Concurrency
 //
 // Each sensor runs in its own goroutine and appends to the spool (safe for
@@ -19,8 +28,8 @@
 package agent
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -31,6 +40,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vigil-edr/vigil/internal/agent/spool"
 	"github.com/vigil-edr/vigil/internal/event"
@@ -71,7 +81,10 @@ type Agent struct {
 	appendErrs    atomic.Uint64
 	sent, batches atomic.Uint64
 	sendErrs      atomic.Uint64
+	truncated     atomic.Uint64 // events recorded with values cut to fit
+	unusable      atomic.Uint64 // spool records skipped because they are not events
 	lastDropped   uint64
+	bw            wire.BatchWriter // the sender's
 
 	mu      sync.Mutex
 	sensErr map[string]string
@@ -100,13 +113,15 @@ func New(opts Options) *Agent {
 // Stats is the agent's own counters.
 type Stats struct {
 	Appended, AppendErrors, Sent, Batches, SendErrors uint64
+	Truncated, Unusable                               uint64
 	Spool                                             spool.Stats
 }
 
 // Stats returns the counters.
 func (a *Agent) Stats() Stats {
 	return Stats{Appended: a.appended.Load(), AppendErrors: a.appendErrs.Load(), Sent: a.sent.Load(),
-		Batches: a.batches.Load(), SendErrors: a.sendErrs.Load(), Spool: a.opts.Spool.Stats()}
+		Batches: a.batches.Load(), SendErrors: a.sendErrs.Load(), Truncated: a.truncated.Load(),
+		Unusable: a.unusable.Load(), Spool: a.opts.Spool.Stats()}
 }
 
 // Run starts the sensors, the sender and the health reporter, and returns
@@ -134,18 +149,70 @@ func (a *Agent) Run(ctx context.Context) error {
 }
 
 // Record appends one event to the spool. It is the sensors' output function
-// and safe for concurrent use.
+// and safe for concurrent use; it does not keep ev.
+//
+// The spool record is the event's wire object without its sequence number
+// (wire.AppendEventObject), so that the sender builds a batch by
+// concatenating records. An event whose object would exceed the server's
+// per-event limit has its longest values truncated (counted in
+// Stats.Truncated) rather than making its whole batch refused.
 func (a *Agent) Record(ev *event.Event) {
-	we := wire.FromEvent(0, ev)
-	payload, err := json.Marshal(&we)
+	bp := objBufs.Get().(*[]byte)
+	obj, err := wire.AppendEventObject((*bp)[:0], ev)
+	if err == nil && len(obj) > maxObject {
+		obj, err = truncated(obj[:0], ev)
+		if err == nil {
+			a.truncated.Add(1)
+		}
+	}
 	if err == nil {
-		_, err = a.opts.Spool.Append(payload)
+		_, err = a.opts.Spool.Append(obj)
+	}
+	if cap(obj) <= 64<<10 {
+		*bp = obj[:0]
+		objBufs.Put(bp)
 	}
 	if err != nil {
 		a.appendErrs.Add(1)
 		return
 	}
 	a.appended.Add(1)
+}
+
+// objBufs holds Record's encoding buffers.
+var objBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// maxObject is the largest object Record spools: the server's default
+// per-event limit, less room for the sequence number BatchWriter adds.
+const maxObject = wire.DefaultMaxEventBytes - len(`"seq":18446744073709551615,`)
+
+// errOversize is Record's error for an event that stays too big with every
+// value truncated (thousands of fields).
+var errOversize = errors.New("event too large for the server even with its values truncated")
+
+// truncated encodes ev with every value cut to a bound that makes the
+// object fit maxObject, trying smaller bounds in turn.
+func truncated(dst []byte, ev *event.Event) ([]byte, error) {
+	cut := *ev
+	cut.Fields = make([]event.Field, len(ev.Fields))
+	for limit := 32 << 10; limit >= 256; limit /= 4 {
+		for i, f := range ev.Fields {
+			if len(f.Value) > limit {
+				v := f.Value[:limit]
+				for len(v) > 0 && !utf8.RuneStart(f.Value[len(v)]) {
+					v = v[:len(v)-1]
+				}
+				f.Value = v
+			}
+			cut.Fields[i] = f
+		}
+		obj, err := wire.AppendEventObject(dst[:0], &cut)
+		if err != nil || len(obj) <= maxObject {
+			return obj, err
+		}
+		dst = obj
+	}
+	return dst[:0], errOversize
 }
 
 // send delivers the spool's durable records in order, forever.
@@ -165,9 +232,9 @@ func (a *Agent) send(ctx context.Context) {
 		}
 		body, last, err := a.batch(recs)
 		if err != nil {
-			// A record that does not decode can never be sent: skip it
+			// Records that are not events can never be sent: skip them
 			// rather than block delivery forever.
-			a.opts.Logger.Error("spool record unusable, skipped", "err", err)
+			a.opts.Logger.Error("spool records unusable, skipped", "err", err)
 			a.opts.Spool.Ack(last)
 			after = last
 			continue
@@ -217,18 +284,32 @@ func refusedForGood(status int) bool {
 	return false
 }
 
+// legacyPrefix starts the spool records of agents before 2026-12: the whole
+// wire event, with "seq":0 in front.
+var legacyPrefix = []byte(`{"seq":0,`)
+
+// batch builds the request body for recs. A record that is not an event
+// object (it can only come from a bug) is logged and left out rather than
+// blocking delivery; the error is returned only when none is usable.
 func (a *Agent) batch(recs []spool.Record) ([]byte, uint64, error) {
-	b := &wire.Batch{Version: wire.Version, BootEpoch: a.opts.Spool.BootEpoch(), Events: make([]wire.Event, 0, len(recs))}
+	w := &a.bw
+	w.Reset(a.opts.Spool.BootEpoch())
 	last := recs[len(recs)-1].Seq
 	for _, r := range recs {
-		var we wire.Event
-		if err := json.Unmarshal(r.Payload, &we); err != nil {
-			return nil, last, fmt.Errorf("record %d: %w", r.Seq, err)
+		obj := r.Payload
+		if bytes.HasPrefix(obj, legacyPrefix) {
+			obj = obj[len(legacyPrefix)-1:]
+			obj[0] = '{'
 		}
-		we.Seq = r.Seq
-		b.Events = append(b.Events, we)
+		if err := w.Add(r.Seq, obj); err != nil {
+			a.unusable.Add(1)
+			a.opts.Logger.Error("spool record unusable, skipped", "seq", r.Seq, "err", err)
+		}
 	}
-	body, err := wire.Encode(b, "zstd")
+	if w.Len() == 0 {
+		return nil, last, fmt.Errorf("records %d to %d: none is an event", recs[0].Seq, last)
+	}
+	body, err := w.Encode("zstd")
 	return body, last, err
 }
 
@@ -260,6 +341,7 @@ func (a *Agent) recordHealth() {
 	ev.Add("EventsRecorded", strconv.FormatUint(st.Appended, 10))
 	ev.Add("EventsSent", strconv.FormatUint(st.Sent, 10))
 	ev.Add("SendErrors", strconv.FormatUint(st.SendErrors, 10))
+	ev.Add("EventsTruncated", strconv.FormatUint(st.Truncated, 10))
 	if cpu, rss, err := selfUsage(); err == nil {
 		ev.Add("CPUSeconds", strconv.FormatFloat(cpu, 'f', 3, 64))
 		ev.Add("RSSBytes", strconv.FormatInt(rss, 10))

@@ -19,7 +19,12 @@ func Encode(b *Batch, enc string) ([]byte, error) {
 	if err := b.Validate(); err != nil {
 		return nil, err
 	}
-	js := AppendJSON(nil, b)
+	return compress(AppendJSON(nil, b), enc)
+}
+
+// compress returns js compressed for the Content-Encoding enc; for
+// identity it returns js itself.
+func compress(js []byte, enc string) ([]byte, error) {
 	switch strings.ToLower(strings.TrimSpace(enc)) {
 	case "", "identity":
 		return js, nil
