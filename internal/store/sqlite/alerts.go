@@ -118,12 +118,18 @@ func (d *DB) CreateAlert(ctx context.Context, a *alert.Alert) error {
 	}
 	var id int64
 	err := d.writeTx(ctx, true, func(tx *sql.Tx) error {
-		return tx.QueryRowContext(ctx, `INSERT INTO alerts(rule_id, rule_title, level, level_rank, tags, host, agent_id,
+		if err := tx.QueryRowContext(ctx, `INSERT INTO alerts(rule_id, rule_title, level, level_rank, tags, host, agent_id,
 			correlation, state, count, first_seen, last_seen, fields, event_ids, assignee, state_by, state_at, reason)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			a.RuleID, a.RuleTitle, a.Level, rank, string(appendJSONList(nil, tags)), a.Host, a.AgentID,
 			b2i(a.Correlation), string(a.State), a.Count, ts(a.FirstSeen), ts(a.LastSeen), fieldsJSON(a.Fields),
-			idsJSON(a.EventIDs), a.Assignee, a.StateBy, ts(a.StateAt), a.Reason).Scan(&id)
+			idsJSON(a.EventIDs), a.Assignee, a.StateBy, ts(a.StateAt), a.Reason).Scan(&id); err != nil {
+			return err
+		}
+		// The change feed notify reads (notify.Store), in the same transaction.
+		_, err := tx.ExecContext(ctx, `INSERT INTO alert_changes(alert_id, kind, from_state, to_state, by, at)
+			VALUES (?, 'created', '', ?, '', ?)`, id, string(a.State), time.Now().UnixNano())
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: create alert for rule %s: %w", a.RuleID, err)
@@ -241,7 +247,12 @@ func (d *DB) SetState(ctx context.Context, id int64, from, to alert.State, by st
 	err := d.writeTx(ctx, true, func(tx *sql.Tx) error {
 		n, err := affected(tx.ExecContext(ctx, `UPDATE alerts SET state = ?, state_by = ?, state_at = ?, reason = ?
 			WHERE id = ? AND state = ?`, string(to), by, ts(at), reason, id, string(from)))
-		if err != nil || n == 1 {
+		if err != nil {
+			return err
+		}
+		if n == 1 {
+			_, err := tx.ExecContext(ctx, `INSERT INTO alert_changes(alert_id, kind, from_state, to_state, by, at)
+				VALUES (?, 'state', ?, ?, ?, ?)`, id, string(from), string(to), by, ts(at))
 			return err
 		}
 		var cur string

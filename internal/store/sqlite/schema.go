@@ -150,6 +150,83 @@ INSERT INTO counters(name, value) SELECT 'fts_indexed', value - 1 FROM counters 
 	`
 INSERT INTO events_fts(events_fts, rank) VALUES ('hashsize', 1048576);
 `,
+	// 4: notifications: the alert change feed (written with the alert),
+	// channels, routes, escalations and the delivery outbox.
+	`
+CREATE TABLE alert_changes (
+	id         INTEGER PRIMARY KEY AUTOINCREMENT,
+	alert_id   INTEGER NOT NULL,
+	kind       TEXT    NOT NULL,
+	from_state TEXT    NOT NULL,
+	to_state   TEXT    NOT NULL,
+	by         TEXT    NOT NULL,
+	at         INTEGER NOT NULL
+);
+
+CREATE TABLE notify_channels (
+	id         INTEGER PRIMARY KEY AUTOINCREMENT,
+	name       TEXT    NOT NULL,
+	kind       TEXT    NOT NULL,
+	enabled    INTEGER NOT NULL,
+	url        TEXT    NOT NULL,
+	secret     TEXT    NOT NULL,
+	smtp_addr  TEXT    NOT NULL,
+	smtp_tls   TEXT    NOT NULL,
+	username   TEXT    NOT NULL,
+	password   TEXT    NOT NULL,
+	from_addr  TEXT    NOT NULL,
+	to_addrs   TEXT    NOT NULL,
+	created_at INTEGER NOT NULL,
+	updated_at INTEGER NOT NULL
+);
+
+CREATE TABLE notify_routes (
+	id              INTEGER PRIMARY KEY AUTOINCREMENT,
+	name            TEXT    NOT NULL,
+	enabled         INTEGER NOT NULL,
+	min_level       TEXT    NOT NULL,
+	tags            TEXT    NOT NULL,
+	hosts           TEXT    NOT NULL,
+	on_state_change INTEGER NOT NULL,
+	escalate_after  INTEGER NOT NULL,
+	created_at      INTEGER NOT NULL,
+	updated_at      INTEGER NOT NULL
+);
+
+CREATE TABLE notify_route_channels (
+	route_id   INTEGER NOT NULL REFERENCES notify_routes(id) ON DELETE CASCADE,
+	escalation INTEGER NOT NULL,
+	position   INTEGER NOT NULL,
+	channel_id INTEGER NOT NULL REFERENCES notify_channels(id),
+	PRIMARY KEY (route_id, escalation, position)
+) WITHOUT ROWID;
+CREATE INDEX notify_route_channels_channel ON notify_route_channels(channel_id);
+
+CREATE TABLE notify_escalations (
+	id       INTEGER PRIMARY KEY AUTOINCREMENT,
+	alert_id INTEGER NOT NULL,
+	route_id INTEGER NOT NULL REFERENCES notify_routes(id) ON DELETE CASCADE,
+	due_at   INTEGER NOT NULL
+);
+CREATE INDEX notify_escalations_due   ON notify_escalations(due_at);
+CREATE INDEX notify_escalations_route ON notify_escalations(route_id);
+
+CREATE TABLE notify_outbox (
+	id         INTEGER PRIMARY KEY AUTOINCREMENT,
+	channel_id INTEGER NOT NULL,
+	event      TEXT    NOT NULL,
+	alert_id   INTEGER NOT NULL,
+	message    TEXT    NOT NULL,
+	state      TEXT    NOT NULL,
+	attempts   INTEGER NOT NULL,
+	next_at    INTEGER NOT NULL,
+	created_at INTEGER NOT NULL,
+	done_at    INTEGER NOT NULL,
+	last_error TEXT    NOT NULL
+);
+CREATE INDEX notify_outbox_due  ON notify_outbox(next_at) WHERE state = 'pending';
+CREATE INDEX notify_outbox_done ON notify_outbox(done_at) WHERE state <> 'pending';
+`,
 }
 
 // SchemaVersion is the schema version this package writes.
