@@ -227,6 +227,55 @@ CREATE TABLE notify_outbox (
 CREATE INDEX notify_outbox_due  ON notify_outbox(next_at) WHERE state = 'pending';
 CREATE INDEX notify_outbox_done ON notify_outbox(done_at) WHERE state <> 'pending';
 `,
+	// 5: console identity (users, sessions) and the hash-chained audit log
+	// with its head checkpoint. Audit rows refuse UPDATE and DELETE.
+	`
+CREATE TABLE users (
+	name           TEXT PRIMARY KEY,
+	role           TEXT    NOT NULL,
+	password_hash  TEXT    NOT NULL,
+	totp_secret    BLOB    NOT NULL,
+	totp_last_step INTEGER NOT NULL,
+	failed         INTEGER NOT NULL,
+	locked_until   INTEGER NOT NULL,
+	created_at     INTEGER NOT NULL,
+	updated_at     INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE sessions (
+	hash       BLOB PRIMARY KEY,
+	user_name  TEXT    NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+	pending    INTEGER NOT NULL,
+	csrf       TEXT    NOT NULL,
+	created_at INTEGER NOT NULL,
+	last_seen  INTEGER NOT NULL,
+	expires_at INTEGER NOT NULL,
+	ip         TEXT    NOT NULL,
+	user_agent TEXT    NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX sessions_user ON sessions(user_name);
+
+CREATE TABLE audit_log (
+	seq       INTEGER PRIMARY KEY,
+	at        INTEGER NOT NULL,
+	actor     TEXT    NOT NULL,
+	source    TEXT    NOT NULL,
+	action    TEXT    NOT NULL,
+	target    TEXT    NOT NULL,
+	detail    TEXT    NOT NULL,
+	prev_hash BLOB    NOT NULL,
+	hash      BLOB    NOT NULL
+);
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+
+CREATE TABLE audit_head (
+	id   INTEGER PRIMARY KEY CHECK (id = 1),
+	seq  INTEGER NOT NULL,
+	hash BLOB    NOT NULL
+);
+INSERT INTO audit_head(id, seq, hash) VALUES (1, 0, x'');
+`,
 }
 
 // SchemaVersion is the schema version this package writes.
