@@ -59,6 +59,6 @@ Check rules before deploying them:
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newUpCmd(), newServerCmd(), newTokenCmd(), newHuntCmd(), newRulesCmd(), newBenchCmd())
+	root.AddCommand(newUpCmd(), newServerCmd(), newTokenCmd(), newUserCmd(), newAuditCmd(), newHuntCmd(), newRulesCmd(), newBenchCmd())
 	return root
 }

@@ -164,6 +164,9 @@ func startServer(parent context.Context, cfg serverConfig) (*Server, error) {
 	if s.db, err = sqlite.Open(ctx, filepath.Join(cfg.Data, "vigil.db"), sqlite.Options{}); err != nil {
 		return fail(fmt.Errorf("database: %w", err))
 	}
+	if err := ensureAdminUser(ctx, s.db, cfg.Listen, cfg.AdminToken); err != nil {
+		return fail(err)
+	}
 	if err := ensureAdminToken(ctx, s.db, cfg.AdminToken); err != nil {
 		return fail(err)
 	}

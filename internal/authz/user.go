@@ -100,3 +100,19 @@ func NewSessionSecret() (secret string, hash []byte) {
 	h := sha256.Sum256([]byte(secret))
 	return secret, h[:]
 }
+
+// NewPassword returns a random password for a new account or a reset: 24
+// characters of a-z and 2-9 in groups of six (about 120 bits).
+func NewPassword() string {
+	const alphabet = "abcdefghijkmnpqrstuvwxyz23456789" // 32 symbols, no l, o, 0, 1
+	b := make([]byte, 24)
+	rand.Read(b)
+	out := make([]byte, 0, 27)
+	for i, c := range b {
+		if i > 0 && i%6 == 0 {
+			out = append(out, '-')
+		}
+		out = append(out, alphabet[c&31])
+	}
+	return string(out)
+}
