@@ -296,7 +296,8 @@ func TestServerSyslogToAlert(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	admin := strings.TrimSpace(strings.Split(strings.TrimSpace(out.String()), "\n")[1])
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	admin := strings.TrimSpace(lines[len(lines)-1]) // the token is printed last
 	_, tcp := s.syslog.Addrs()
 	c, err := net.Dial("tcp", tcp.String())
 	if err != nil {
