@@ -1,7 +1,7 @@
 // Package main is the vigil-agent command, Vigil's endpoint agent. It watches
-// process execution, logins and file changes on this host, keeps every event in an
-// on-disk spool, and delivers them to the Vigil server over mutually
-// authenticated TLS.
+// process execution, logins, file changes and the inventory of this host,
+// keeps every event in an on-disk spool, and delivers them to the Vigil
+// server over mutually authenticated TLS.
 //
 // It links no server code (a test checks this) and builds with
 // CGO_ENABLED=0 for Linux, Windows and macOS; sensors other than Linux's

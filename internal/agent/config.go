@@ -32,6 +32,12 @@ type Config struct {
 		FIM      bool     `yaml:"fim"`
 		FIMPaths []string `yaml:"fim_paths"` // empty: the built-in list
 		AuthPath string   `yaml:"authlog_path"`
+		// Inventory reports the host's packages, accounts, ports, services
+		// and kernel modules: a full snapshot every InventorySnapshotEvery,
+		// a comparison every InventoryDiffEvery.
+		Inventory              bool          `yaml:"inventory"`
+		InventorySnapshotEvery time.Duration `yaml:"inventory_snapshot_every"`
+		InventoryDiffEvery     time.Duration `yaml:"inventory_diff_every"`
 	} `yaml:"sensors"`
 	LogLevel string `yaml:"log_level"` // debug, info, warn, error
 }
@@ -43,6 +49,9 @@ func DefaultConfig() Config {
 	c.SpoolMaxBytes = 1 << 30
 	c.HealthEvery = time.Minute
 	c.Sensors.Process, c.Sensors.AuthLog, c.Sensors.FIM = true, true, true
+	c.Sensors.Inventory = true
+	c.Sensors.InventorySnapshotEvery = 12 * time.Hour
+	c.Sensors.InventoryDiffEvery = time.Minute
 	c.LogLevel = "info"
 	return c
 }
@@ -97,6 +106,12 @@ func (c *Config) Validate() error {
 		if !filepath.IsAbs(p) {
 			return fmt.Errorf("sensors.fim_paths: %q is not an absolute path", p)
 		}
+	}
+	if c.Sensors.InventoryDiffEvery < 10*time.Second {
+		return fmt.Errorf("sensors.inventory_diff_every %s: want at least 10s", c.Sensors.InventoryDiffEvery)
+	}
+	if c.Sensors.InventorySnapshotEvery < time.Hour || c.Sensors.InventorySnapshotEvery < c.Sensors.InventoryDiffEvery {
+		return fmt.Errorf("sensors.inventory_snapshot_every %s: want at least 1h", c.Sensors.InventorySnapshotEvery)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestConfig(t *testing.T) {
@@ -11,15 +12,18 @@ func TestConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.SpoolMaxBytes != 512<<20 || c.Sensors.AuthLog || !c.Sensors.Process || len(c.Sensors.FIMPaths) != 2 || c.LogLevel != "info" {
+	if c.SpoolMaxBytes != 512<<20 || c.Sensors.AuthLog || !c.Sensors.Process || len(c.Sensors.FIMPaths) != 2 || c.LogLevel != "info" ||
+		!c.Sensors.Inventory || c.Sensors.InventoryDiffEvery != 5*time.Minute || c.Sensors.InventorySnapshotEvery != 12*time.Hour {
 		t.Errorf("config %+v", c)
 	}
 	want := map[string]string{
-		"plain_http":   "want an https:// URL",
-		"relative_dir": "want an absolute path",
-		"tiny_spool":   "at least 16 MiB",
-		"unknown_key":  "procss",
-		"log_level":    "want debug, info, warn or error",
+		"plain_http":               "want an https:// URL",
+		"relative_dir":             "want an absolute path",
+		"tiny_spool":               "at least 16 MiB",
+		"unknown_key":              "procss",
+		"log_level":                "want debug, info, warn or error",
+		"inventory_diff_every":     "sensors.inventory_diff_every 1s: want at least 10s",
+		"inventory_snapshot_every": "sensors.inventory_snapshot_every 10m0s: want at least 1h",
 	}
 	files, _ := filepath.Glob("testdata/*.bad.yaml")
 	if len(files) != len(want) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vigil-edr/vigil/internal/agent/sensor/authlog"
 	"github.com/vigil-edr/vigil/internal/agent/sensor/fim"
+	"github.com/vigil-edr/vigil/internal/agent/sensor/inventory"
 	"github.com/vigil-edr/vigil/internal/agent/sensor/process"
 	"github.com/vigil-edr/vigil/internal/agent/spool"
 	"github.com/vigil-edr/vigil/internal/event"
@@ -44,6 +45,11 @@ func HostSensors(cfg Config, log *slog.Logger) []Sensor {
 	if cfg.Sensors.FIM {
 		f := fim.New(fim.Options{Paths: cfg.Sensors.FIMPaths, StateDir: filepath.Join(cfg.DataDir, "fim"), Logger: log})
 		out = append(out, sensorFunc{"fim", f.Run, func() string { return fmt.Sprintf("%+v", f.Status()) }})
+	}
+	if cfg.Sensors.Inventory {
+		inv := inventory.New(inventory.Options{StateDir: filepath.Join(cfg.DataDir, "inventory"), Logger: log,
+			SnapshotEvery: cfg.Sensors.InventorySnapshotEvery, DiffEvery: cfg.Sensors.InventoryDiffEvery})
+		out = append(out, sensorFunc{"inventory", inv.Run, func() string { return inv.Status().String() }})
 	}
 	return out
 }
