@@ -2,8 +2,8 @@
 // mode) through the pure-Go driver modernc.org/sqlite, so the server stays a
 // static CGO_ENABLED=0 binary. One *DB implements every storage interface the
 // server stages declare: transport.Store, eventstore.Store, alert.Store,
-// authz.Store, ruleset.Store and notify.Store. The schema is described in
-// schema.md; migrations are applied in order by Open.
+// authz.Store, ruleset.Store, notify.Store and cases.Store. The schema is
+// described in schema.md; migrations are applied in order by Open.
 //
 // Only cmd/vigil (which wires the stages) and tests import this package;
 // stages depend on their own interfaces, never on a backend.
@@ -28,11 +28,12 @@
 // loses nothing, a power loss may lose the last commits. That is acceptable
 // because JetStream is the durable log and the ingest consumer acknowledges a
 // batch only after Insert returns, so a lost tail is delivered again.
-// Enrolment tokens, agents, API tokens, rule switches, alert changes,
-// notification settings and the notification outbox are committed with
-// synchronous=FULL (the writer switches the setting around those
-// transactions), so they are on disk when the call returns. Heartbeat
-// timestamps (TouchAgent, TouchToken) and delivery leases use NORMAL.
+// Enrolment tokens, agents, API tokens, rule switches, alert and case
+// changes, notification settings and the notification outbox are
+// committed with synchronous=FULL (the writer switches the setting around
+// those transactions), so they are on disk when the call returns.
+// Heartbeat timestamps (TouchAgent, TouchToken) and delivery leases use
+// NORMAL.
 //
 // # Errors
 //

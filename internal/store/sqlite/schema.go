@@ -276,6 +276,78 @@ CREATE TABLE audit_head (
 );
 INSERT INTO audit_head(id, seq, hash) VALUES (1, 0, x'');
 `,
+	// 6: cases (package cases): the case rows, their alerts, comments,
+	// evidence, timeline, and uploaded files by SHA-256.
+	`
+CREATE TABLE cases (
+	id              INTEGER PRIMARY KEY AUTOINCREMENT,
+	title           TEXT    NOT NULL,
+	severity        TEXT    NOT NULL,
+	severity_rank   INTEGER NOT NULL,
+	status          TEXT    NOT NULL,
+	assignee        TEXT    NOT NULL,
+	created_by      TEXT    NOT NULL,
+	created_at      INTEGER NOT NULL,
+	updated_at      INTEGER NOT NULL,
+	status_by       TEXT    NOT NULL,
+	status_at       INTEGER NOT NULL,
+	reason          TEXT    NOT NULL,
+	breach          INTEGER NOT NULL,
+	breach_aware_at INTEGER NOT NULL,
+	nis2            INTEGER NOT NULL,
+	nis2_aware_at   INTEGER NOT NULL,
+	sent            TEXT    NOT NULL,
+	version         INTEGER NOT NULL
+);
+CREATE INDEX cases_status   ON cases(status, id);
+CREATE INDEX cases_assignee ON cases(assignee, id);
+
+CREATE TABLE case_alerts (
+	case_id  INTEGER NOT NULL REFERENCES cases(id) ON DELETE CASCADE,
+	alert_id INTEGER NOT NULL,
+	pos      INTEGER NOT NULL,
+	PRIMARY KEY (case_id, alert_id)
+) WITHOUT ROWID;
+CREATE INDEX case_alerts_alert ON case_alerts(alert_id);
+
+CREATE TABLE case_comments (
+	id      INTEGER PRIMARY KEY AUTOINCREMENT,
+	case_id INTEGER NOT NULL REFERENCES cases(id) ON DELETE CASCADE,
+	author  TEXT    NOT NULL,
+	text    TEXT    NOT NULL,
+	at      INTEGER NOT NULL
+);
+CREATE INDEX case_comments_case ON case_comments(case_id, id);
+
+CREATE TABLE case_evidence (
+	id       INTEGER PRIMARY KEY AUTOINCREMENT,
+	case_id  INTEGER NOT NULL REFERENCES cases(id) ON DELETE CASCADE,
+	kind     TEXT    NOT NULL,
+	ref      TEXT    NOT NULL,
+	name     TEXT    NOT NULL,
+	size     INTEGER NOT NULL,
+	note     TEXT    NOT NULL,
+	added_by TEXT    NOT NULL,
+	added_at INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX case_evidence_ref ON case_evidence(case_id, kind, ref);
+
+CREATE TABLE case_timeline (
+	id      INTEGER PRIMARY KEY AUTOINCREMENT,
+	case_id INTEGER NOT NULL REFERENCES cases(id) ON DELETE CASCADE,
+	at      INTEGER NOT NULL,
+	actor   TEXT    NOT NULL,
+	kind    TEXT    NOT NULL,
+	detail  TEXT    NOT NULL
+);
+CREATE INDEX case_timeline_case ON case_timeline(case_id, id);
+
+CREATE TABLE case_files (
+	sha256 TEXT    PRIMARY KEY,
+	size   INTEGER NOT NULL,
+	data   BLOB    NOT NULL
+);
+`,
 }
 
 // SchemaVersion is the schema version this package writes.

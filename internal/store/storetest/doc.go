@@ -1,9 +1,10 @@
 // Package storetest is the conformance suite every storage backend must pass:
 // Run exercises each method of transport.Store, eventstore.Store,
-// alert.Store, authz.Store and ruleset.Store against its documented contract,
-// including the edge cases callers rely on (duplicate events, crash recovery
-// of unscanned events, compare-and-set conflicts, enrolment token limits,
-// retention, hostile full-text queries, paging).
+// alert.Store, authz.Store, ruleset.Store and cases.Store against its
+// documented contract, including the edge cases callers rely on (duplicate
+// events, crash recovery of unscanned events, compare-and-set conflicts,
+// enrolment token limits, retention, hostile full-text queries, paging,
+// case versions and content-addressed case files).
 //
 // Only backend tests import storetest (store/sqlite now, store/postgres
 // later). It imports testing and must never be linked into a binary.

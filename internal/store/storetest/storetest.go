@@ -8,6 +8,7 @@ import (
 
 	"github.com/vigil-edr/vigil/internal/alert"
 	"github.com/vigil-edr/vigil/internal/authz"
+	"github.com/vigil-edr/vigil/internal/cases"
 	"github.com/vigil-edr/vigil/internal/eventstore"
 	"github.com/vigil-edr/vigil/internal/ruleset"
 	"github.com/vigil-edr/vigil/internal/transport"
@@ -20,6 +21,7 @@ type Backend interface {
 	alert.Store
 	authz.Store
 	ruleset.Store
+	cases.Store
 
 	// WaitIndexed waits until every event inserted before the call is
 	// found by full-text and field searches (a backend that indexes them
@@ -46,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		{"Alerts", alertTests},
 		{"Authz", authzTests},
 		{"Ruleset", rulesetTests},
+		{"Cases", caseTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
