@@ -152,6 +152,7 @@ func userError(err error) bool {
 }
 
 func TestCreate(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	c := e.create(e.medium, e.high, e.medium)
@@ -198,6 +199,7 @@ func TestCreate(t *testing.T) {
 }
 
 func TestAddAlerts(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	c := e.create(e.high)
@@ -227,6 +229,7 @@ func TestAddAlerts(t *testing.T) {
 // TestTransitions checks every (from, to) pair against the state machine,
 // through the service and the real store.
 func TestTransitions(t *testing.T) {
+	t.Parallel()
 	allowed := map[[2]cases.Status]bool{
 		{cases.StatusOpen, cases.StatusInProgress}:     true,
 		{cases.StatusOpen, cases.StatusClosed}:         true,
@@ -304,6 +307,7 @@ func TestTransitions(t *testing.T) {
 }
 
 func TestUpdateConflicts(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	c := e.create(e.low)
@@ -338,6 +342,7 @@ func TestUpdateConflicts(t *testing.T) {
 }
 
 func TestCommentsAndEvidence(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	c := e.create(e.high)
@@ -388,6 +393,7 @@ func TestCommentsAndEvidence(t *testing.T) {
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 func TestUploadFile(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(o *cases.Options) { o.MaxFileBytes = 1024 })
 	ctx := context.Background()
 	c := e.create(e.high)

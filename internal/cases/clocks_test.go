@@ -14,6 +14,7 @@ var aware = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
 func h(n float64) time.Duration { return time.Duration(n * float64(time.Hour)) }
 
 func TestGDPRClock(t *testing.T) {
+	t.Parallel()
 	kolkata := time.FixedZone("IST", 5*3600+1800)
 	for _, tc := range []struct {
 		name      string
@@ -57,6 +58,7 @@ func TestGDPRClock(t *testing.T) {
 }
 
 func TestNIS2Clocks(t *testing.T) {
+	t.Parallel()
 	type want struct {
 		state cases.DeadlineState
 		due   time.Time // zero: none yet
@@ -114,6 +116,7 @@ func TestNIS2Clocks(t *testing.T) {
 }
 
 func TestAddMonth(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ in, want string }{
 		{"2026-03-10T14:00:00Z", "2026-04-10T14:00:00Z"},
 		{"2026-01-31T10:00:00Z", "2026-02-28T10:00:00Z"},
@@ -137,6 +140,7 @@ func TestAddMonth(t *testing.T) {
 // TestRegulatoryRecord checks marking, awareness edits with their audit,
 // sent marks and their corrections through the service.
 func TestRegulatoryRecord(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	c := e.create(e.high)

@@ -62,6 +62,7 @@ func dstCase(t *testing.T) (*env, *cases.Case) {
 }
 
 func TestReportGolden(t *testing.T) {
+	t.Parallel()
 	e, c := dstCase(t)
 	var buf bytes.Buffer
 	must(t, e.svc.WriteReport(context.Background(), &buf, c.ID, paris(t)))
@@ -99,6 +100,7 @@ func firstDiff(got, want []byte) string {
 // TestReportDST checks the displayed times around the change from CEST to
 // CET, and that the report is self-contained.
 func TestReportDST(t *testing.T) {
+	t.Parallel()
 	e, c := dstCase(t)
 	var buf bytes.Buffer
 	must(t, e.svc.WriteReport(context.Background(), &buf, c.ID, paris(t)))

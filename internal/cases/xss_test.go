@@ -113,6 +113,7 @@ func render(t *testing.T, d *dossier) string {
 // that the markup is exactly that of a benign report: the payload adds no
 // tag, attribute or quote, so it is text.
 func TestReportXSS(t *testing.T) {
+	t.Parallel()
 	benign := render(t, hostileDossier("benign"))
 	structure := func(s string) [5]int {
 		return [5]int{strings.Count(s, "<"), strings.Count(s, ">"), strings.Count(s, `"`), strings.Count(s, "'"),
