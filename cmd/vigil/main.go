@@ -60,5 +60,6 @@ Check rules before deploying them:
 		Version:       version,
 	}
 	root.AddCommand(newUpCmd(), newServerCmd(), newTokenCmd(), newUserCmd(), newAuditCmd(), newHuntCmd(), newRulesCmd(), newBenchCmd())
+	root.AddCommand(newValidateCmd()) // validate.go
 	return root
 }
