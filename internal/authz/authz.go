@@ -51,6 +51,7 @@ const (
 	PermSuppressRead    Permission = "suppressions:read"
 	PermSuppressWrite   Permission = "suppressions:write"
 	PermTokensAdmin     Permission = "tokens:admin"
+	PermNotifyAdmin     Permission = "notify:admin" // notification channels (their endpoints are sensitive) and routes
 	PermSystemRead      Permission = "system:read" // metrics, status
 	PermPublic          Permission = "public"      // health checks, the OpenAPI document
 	PermAgent           Permission = "agent"       // mTLS agent routes: identity from the certificate
@@ -62,7 +63,8 @@ var rolePerms = map[Role]map[Permission]bool{
 	RoleAnalyst: set(PermAlertsRead, PermEventsRead, PermHostsRead, PermRulesRead, PermSuppressRead, PermSystemRead,
 		PermAlertsTriage, PermSuppressWrite),
 	RoleAdmin: set(PermAlertsRead, PermEventsRead, PermHostsRead, PermRulesRead, PermSuppressRead, PermSystemRead,
-		PermAlertsTriage, PermSuppressWrite, PermHostsAdmin, PermRulesAdmin, PermEnrollAdmin, PermTokensAdmin),
+		PermAlertsTriage, PermSuppressWrite, PermHostsAdmin, PermRulesAdmin, PermEnrollAdmin, PermTokensAdmin,
+		PermNotifyAdmin),
 }
 
 func set(ps ...Permission) map[Permission]bool {

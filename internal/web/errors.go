@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/vigil-edr/vigil/internal/alert"
+	"github.com/vigil-edr/vigil/internal/notify"
 	"github.com/vigil-edr/vigil/internal/store"
 )
 
@@ -78,9 +79,12 @@ func clip(s string) string {
 // reports whether the error is unexpected and should be logged.
 func toAPI(err error) (*Error, bool) {
 	var e *Error
+	var ce *notify.ConfigError
 	switch {
 	case errors.As(err, &e):
 		return e, false
+	case errors.As(err, &ce):
+		return &Error{Code: CodeBadRequest, Message: ce.Msg}, false
 	case errors.Is(err, store.ErrNotFound):
 		return &Error{Code: CodeNotFound, Message: "not found"}, false
 	case errors.Is(err, alert.ErrTransition):

@@ -16,6 +16,7 @@ import (
 	"github.com/vigil-edr/vigil/internal/alert"
 	"github.com/vigil-edr/vigil/internal/authz"
 	"github.com/vigil-edr/vigil/internal/eventstore"
+	"github.com/vigil-edr/vigil/internal/notify"
 	"github.com/vigil-edr/vigil/internal/ruleset"
 	"github.com/vigil-edr/vigil/internal/transport"
 )
@@ -80,6 +81,28 @@ type Rules interface {
 	Load(ctx context.Context) error
 }
 
+// Notify configures notification channels and routes; *notify.Notifier
+// satisfies it. Its validation errors are *notify.ConfigError (400).
+type Notify interface {
+	ListChannels(ctx context.Context) ([]notify.Channel, error)
+	// GetChannel, UpdateChannel, DeleteChannel and SendTest return
+	// store.ErrNotFound for an unknown id; DeleteChannel store.ErrConflict
+	// while a route uses the channel.
+	GetChannel(ctx context.Context, id int64) (*notify.Channel, error)
+	CreateChannel(ctx context.Context, c *notify.Channel) error
+	UpdateChannel(ctx context.Context, c *notify.Channel) error
+	DeleteChannel(ctx context.Context, id int64) error
+	// SendTest returns a *notify.SendError when the attempt failed.
+	SendTest(ctx context.Context, id int64) error
+	ListRoutes(ctx context.Context) ([]notify.Route, error)
+	GetRoute(ctx context.Context, id int64) (*notify.Route, error)
+	// CreateRoute and UpdateRoute return store.ErrConflict for an unknown
+	// channel id.
+	CreateRoute(ctx context.Context, r *notify.Route) error
+	UpdateRoute(ctx context.Context, r *notify.Route) error
+	DeleteRoute(ctx context.Context, id int64) error
+}
+
 // Registry is where /metrics reads from and where the API registers its own
 // request metrics; *prometheus.Registry satisfies it.
 type Registry interface {
@@ -88,8 +111,9 @@ type Registry interface {
 }
 
 // Options configure a Server. Tokens is required; a nil Alerts, Events,
-// Hosts, Enrollment or Rules makes its routes answer 503 "unavailable" (they
-// still authenticate, so the route table stays the whole surface).
+// Hosts, Enrollment, Rules or Notify makes its routes answer 503
+// "unavailable" (they still authenticate, so the route table stays the
+// whole surface).
 type Options struct {
 	Tokens     authz.Store // API tokens: authentication and /api/v1/tokens
 	Alerts     Alerts
@@ -97,6 +121,7 @@ type Options struct {
 	Hosts      Hosts
 	Enrollment Enrollment
 	Rules      Rules
+	Notify     Notify
 	// Metrics is served at /metrics; nil means a new registry with only the
 	// API's own metrics.
 	Metrics Registry

@@ -74,6 +74,10 @@ type harness struct {
 
 	alertHigh, alertLow, eventID, supID int64
 	agentID, ruleID, enrollID, victimID string
+	// Notification channel and route ids (notify_test.go); the victims are
+	// the ones DELETE routes remove.
+	channelID, victimChannel, routeID, victimRoute int64
+	hookURL                                        string
 }
 
 func newHarness(t *testing.T, be backend, mutate ...func(*Options)) *harness {
@@ -143,8 +147,9 @@ func newHarness(t *testing.T, be backend, mutate ...func(*Options)) *harness {
 	must(t, rules.Load(ctx))
 	h.ruleID = "7c1f3c2e-0000-4000-8000-000000000001"
 
+	ntf := h.seedNotify()
 	opts := Options{
-		Tokens: be, Alerts: alerts{be, h.proc}, Events: be, Hosts: be, Enrollment: be, Rules: rules,
+		Tokens: be, Alerts: alerts{be, h.proc}, Events: be, Hosts: be, Enrollment: be, Rules: rules, Notify: ntf,
 		Ready: func() error { return nil },
 		AgentHandler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusTeapot)
@@ -240,6 +245,16 @@ func (h *harness) pathFor(rt route) string {
 		id = h.ruleID
 	case strings.HasPrefix(rt.pattern, "/api/v1/tokens/"):
 		id = h.victimID
+	case strings.HasPrefix(rt.pattern, "/api/v1/notify/channels/"):
+		id = fmt.Sprint(h.channelID)
+		if rt.method == "DELETE" {
+			id = fmt.Sprint(h.victimChannel)
+		}
+	case strings.HasPrefix(rt.pattern, "/api/v1/notify/routes/"):
+		id = fmt.Sprint(h.routeID)
+		if rt.method == "DELETE" {
+			id = fmt.Sprint(h.victimRoute)
+		}
 	}
 	return strings.Replace(rt.pattern, "{id}", id, 1)
 }
@@ -262,6 +277,10 @@ func (h *harness) sampleBody(rt route) any {
 		return map[string]any{"rule_id": "rule-high", "host": "h1", "reason": "known admin", "expires_at": h.now.Add(time.Hour)}
 	case "/api/v1/tokens":
 		return map[string]any{"name": "ci", "role": "viewer"}
+	case "/api/v1/notify/channels", "/api/v1/notify/channels/{id}":
+		return map[string]any{"name": "soc hook", "kind": "webhook", "url": h.hookURL, "secret": "0123456789abcdef"}
+	case "/api/v1/notify/routes", "/api/v1/notify/routes/{id}":
+		return map[string]any{"name": "high to soc", "min_level": "high", "channels": []int64{h.channelID}}
 	}
 	h.t.Fatalf("no sample body for %s %s", rt.method, rt.pattern)
 	return nil
@@ -846,7 +865,7 @@ func TestHealthReadyMetrics(t *testing.T) {
 func TestNotConfigured(t *testing.T) {
 	be := newMemStore()
 	h := newHarness(t, be, func(o *Options) {
-		o.Alerts, o.Events, o.Hosts, o.Enrollment, o.Rules, o.AgentHandler = nil, nil, nil, nil, nil, nil
+		o.Alerts, o.Events, o.Hosts, o.Enrollment, o.Rules, o.AgentHandler, o.Notify = nil, nil, nil, nil, nil, nil, nil
 	})
 	for _, rt := range h.srv.routes {
 		if rt.perm == authz.PermPublic || strings.Contains(rt.pattern, "tokens") && !strings.Contains(rt.pattern, "enrollment") ||
