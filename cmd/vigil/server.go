@@ -24,6 +24,7 @@ import (
 	"github.com/vigil-edr/vigil/internal/event"
 	"github.com/vigil-edr/vigil/internal/eventstore"
 	"github.com/vigil-edr/vigil/internal/ingest"
+	"github.com/vigil-edr/vigil/internal/notify"
 	"github.com/vigil-edr/vigil/internal/pipeline"
 	"github.com/vigil-edr/vigil/internal/pki"
 	"github.com/vigil-edr/vigil/internal/rulepack"
@@ -52,6 +53,9 @@ type serverConfig struct {
 	// OnAlert, when set, is told of every alert occurrence recorded (for
 	// benchmarks measuring event → alert latency).
 	OnAlert func(f alert.Finding, at time.Time)
+	// NotifyAllow opens otherwise blocked outbound addresses (CIDRs, IPs,
+	// host names) to notification channels: on-premise chat and mail servers.
+	NotifyAllow []string
 }
 
 func newServerCmd() *cobra.Command {
@@ -91,6 +95,7 @@ certificate under DIR/pki, and an admin API token that is printed once.`,
 	f.IntVar(&cfg.Workers, "workers", 2, "detection workers")
 	f.DurationVar(&cfg.Retention, "retention", 30*24*time.Hour, "keep events this long")
 	f.Int64Var(&cfg.MaxBytes, "max-event-bytes", 20<<30, "keep at most this many bytes of events")
+	f.StringArrayVar(&cfg.NotifyAllow, "notify-allow", nil, "let notifications reach this private CIDR, IP or host name (repeatable; on-premise chat or mail servers)")
 	cmd.MarkFlagRequired("data")
 	return cmd
 }
@@ -108,6 +113,7 @@ type Server struct {
 	auth     *pki.Authority
 	rules    *ruleset.Manager
 	alerts   *alert.Processor
+	notify   *notify.Notifier
 	ingest   *ingest.Ingester
 	workers  []*pipeline.Worker
 	syslog   *syslogd.Server
@@ -188,6 +194,13 @@ func startServer(parent context.Context, cfg serverConfig) (*Server, error) {
 	}
 	s.alerts = alert.NewProcessor(alert.Options{Store: s.db})
 
+	// alerts → notifications: the store's alert change feed is the outbox.
+	if s.notify, err = notify.New(notify.Options{Store: s.db, Allow: cfg.NotifyAllow, Logger: log}); err != nil {
+		return fail(fmt.Errorf("notifications: %w", err))
+	}
+	s.bg.Add(1)
+	go func() { defer s.bg.Done(); s.notify.Run(ctx) }()
+
 	// transport → ingest → bus.
 	s.ingest = ingest.New(ingest.Options{Bus: s.bus})
 	tr, err := transport.NewServer(transport.ServerOptions{Store: s.db, Authority: s.auth, Ingester: s.ingest, Logger: log})
@@ -231,7 +244,7 @@ func startServer(parent context.Context, cfg serverConfig) (*Server, error) {
 	s.registerMetrics(reg)
 	api := web.New(web.Options{
 		Tokens: s.db, Alerts: alertsAPI{s.db, s.alerts}, Events: s.db, Hosts: s.db, Enrollment: s.db,
-		Rules: s.rules, Metrics: reg, Ready: s.ready, AgentHandler: tr.Handler(), Logger: log,
+		Rules: s.rules, Notify: s.notify, Metrics: reg, Ready: s.ready, AgentHandler: tr.Handler(), Logger: log,
 	})
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -422,6 +435,14 @@ func (s *Server) registerMetrics(reg prometheus.Registerer) {
 	counter("vigil_alerts_created_total", "New alerts.", func() float64 { c, _, _ := s.alerts.Counts(); return float64(c) })
 	counter("vigil_alerts_grouped_total", "Findings grouped into an open alert.", func() float64 { _, g, _ := s.alerts.Counts(); return float64(g) })
 	counter("vigil_alerts_suppressed_total", "Findings hidden by a suppression.", func() float64 { _, _, x := s.alerts.Counts(); return float64(x) })
+	nstat := func(f func(notify.Stats) uint64) func() float64 {
+		return func() float64 { return float64(f(s.notify.Stats())) }
+	}
+	counter("vigil_notify_sent_total", "Notifications delivered.", nstat(func(st notify.Stats) uint64 { return st.Sent }))
+	counter("vigil_notify_retried_total", "Notification attempts that failed and will be retried.", nstat(func(st notify.Stats) uint64 { return st.Retried }))
+	counter("vigil_notify_failed_total", "Notifications given up (permanent error or too many attempts).", nstat(func(st notify.Stats) uint64 { return st.Failed }))
+	counter("vigil_notify_blocked_total", "Notification attempts refused by the outbound address policy.", nstat(func(st notify.Stats) uint64 { return st.Blocked }))
+	counter("vigil_notify_escalations_total", "Escalations sent for alerts not acknowledged in time.", nstat(func(st notify.Stats) uint64 { return st.Escalated }))
 	gauge("vigil_bus_pending_batches", "Batches stored on the bus and not yet acknowledged by detection (bus lag).", func() float64 {
 		n, _ := s.bus.Lag(context.Background())
 		return float64(n)

@@ -38,7 +38,8 @@ func ParseRole(s string) (Role, error) {
 type Permission string
 
 // Permissions. Read permissions are held by every role; triage by analysts
-// and admins; administration by admins only.
+// and admins; administration by admins only. PermNotifyAdmin covers reading
+// notification channels too: their endpoints and addresses are sensitive.
 const (
 	PermAlertsRead      Permission = "alerts:read"
 	PermAlertsTriage    Permission = "alerts:triage"
@@ -51,7 +52,7 @@ const (
 	PermSuppressRead    Permission = "suppressions:read"
 	PermSuppressWrite   Permission = "suppressions:write"
 	PermTokensAdmin     Permission = "tokens:admin"
-	PermNotifyAdmin     Permission = "notify:admin" // notification channels (their endpoints are sensitive) and routes
+	PermNotifyAdmin     Permission = "notify:admin"
 	PermSystemRead      Permission = "system:read" // metrics, status
 	PermPublic          Permission = "public"      // health checks, the OpenAPI document
 	PermAgent           Permission = "agent"       // mTLS agent routes: identity from the certificate
