@@ -94,6 +94,9 @@ func TestNotifyAPI(t *testing.T) {
 	}
 	st, b, _ = h.do("POST", "/api/v1/notify/channels", "admin", map[string]any{
 		"name": "broken", "kind": "webhook", "url": h.hookURL + "/broken", "secret": secret})
+	if st != http.StatusCreated {
+		t.Fatalf("create: %d %s", st, b)
+	}
 	var broken channelJSON
 	must(t, json.Unmarshal(b, &broken))
 	st, b, _ = h.do("POST", fmt.Sprintf("/api/v1/notify/channels/%d/test", broken.ID), "admin", nil)
