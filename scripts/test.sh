@@ -41,8 +41,8 @@ CGO_ENABLED=0 go build -o /dev/null ./cmd/...
 step "go test -race (heavy integration tests are skipped here with -short)"
 go test -race -short -count=1 ./...
 
-step "integration: replay 100k events three times, SIGKILL the server ten times, 1M events through an outage"
-go test -count=1 -timeout 20m -run 'TestReplayStoresExactlyOnce|TestKillNineKeepsAcknowledged|TestAgentOutageDeliversEverything' -v ./cmd/vigil
+step "integration: replay 100k events three times, SIGKILL the server ten times, 1M events through an outage, validate atomics (as root)"
+go test -count=1 -timeout 20m -run 'TestReplayStoresExactlyOnce|TestKillNineKeepsAcknowledged|TestAgentOutageDeliversEverything|TestValidateAtomicsEndToEnd' -v ./cmd/vigil
 
 step "fuzz ($FUZZTIME per target)"
 # Every Fuzz* function in the module, found from the source.
