@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -21,41 +22,55 @@ func (a SeqAudit) DistinctUpTo(n uint64) int64 {
 }
 
 // SequenceAudit reads, per agent, which sequence numbers are stored and how
-// often. It scans the whole events table: for tests and benchmarks, not for
+// often. It decodes every stored block: for tests and benchmarks, not for
 // the request path.
 func (db *DB) SequenceAudit(ctx context.Context) (map[string]SeqAudit, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT agent_id, boot_epoch, seq FROM events ORDER BY agent_id, boot_epoch, seq`)
+	rows, err := db.r.QueryContext(ctx, `SELECT id, agent_id, data FROM event_blocks`)
 	if err != nil {
 		return nil, fmt.Errorf("sequence audit: %w", err)
 	}
 	defer rows.Close()
-	out := map[string]SeqAudit{}
-	var lastAgent string
-	var lastEpoch, lastSeq uint64
-	first := true
+	type key struct{ epoch, seq uint64 }
+	all := map[string][]key{}
 	for rows.Next() {
+		var id int64
 		var agent string
-		var e, s int64 // uint64 stored as the same bits (schema.md)
-		if err := rows.Scan(&agent, &e, &s); err != nil {
-			return nil, err
+		var data []byte
+		if err := rows.Scan(&id, &agent, &data); err != nil {
+			return nil, fmt.Errorf("sequence audit: %w", err)
 		}
-		epoch, seq := uint64(e), uint64(s)
-		a := out[agent]
-		a.Rows++
-		if first || agent != lastAgent || epoch != lastEpoch || seq != lastSeq {
-			a.Distinct++
-			if n := len(a.Seqs); n == 0 || a.Seqs[n-1] != seq {
-				a.Seqs = append(a.Seqs, seq)
-			}
+		r, err := decodeBlock(id, data)
+		if err != nil {
+			return nil, fmt.Errorf("sequence audit: %w", err)
 		}
-		out[agent] = a
-		lastAgent, lastEpoch, lastSeq, first = agent, epoch, seq, false
+		ks := all[agent]
+		var e blockEvent
+		for r.next(&e) {
+			ks = append(ks, key{e.bootEpoch, e.seq})
+		}
+		if r.err != nil {
+			return nil, fmt.Errorf("sequence audit: %w", r.err)
+		}
+		all[agent] = ks
 	}
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("sequence audit: %w", err)
 	}
-	// Rows come in stored (int64) order and restart with each boot epoch.
-	for agent, a := range out {
+	out := map[string]SeqAudit{}
+	for agent, ks := range all {
+		slices.SortFunc(ks, func(a, b key) int {
+			if a.epoch != b.epoch {
+				return cmp.Compare(a.epoch, b.epoch)
+			}
+			return cmp.Compare(a.seq, b.seq)
+		})
+		a := SeqAudit{Rows: int64(len(ks))}
+		for i, k := range ks {
+			if i == 0 || k != ks[i-1] {
+				a.Distinct++
+				a.Seqs = append(a.Seqs, k.seq)
+			}
+		}
 		slices.Sort(a.Seqs)
 		a.Seqs = slices.Compact(a.Seqs)
 		out[agent] = a

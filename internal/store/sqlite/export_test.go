@@ -13,9 +13,9 @@ func (d *DB) PauseIndexer(p bool) {
 	}
 }
 
-// FTSMatch returns the row ids in events_fts matching the FTS5 expression.
+// FTSMatch returns the block ids in blocks_fts matching the FTS5 expression.
 func (d *DB) FTSMatch(ctx context.Context, match string) ([]int64, error) {
-	rows, err := d.r.QueryContext(ctx, `SELECT rowid FROM events_fts WHERE events_fts MATCH ? ORDER BY rowid`, match)
+	rows, err := d.r.QueryContext(ctx, `SELECT rowid FROM blocks_fts WHERE blocks_fts MATCH ? ORDER BY rowid`, match)
 	if err != nil {
 		return nil, err
 	}

@@ -38,7 +38,7 @@ func (z *tokenizer) reset() {
 
 // appendTokens appends the tokens of s not seen since reset to text,
 // separated by spaces. Duplicates are found by a 64-bit hash of the token.
-func (z *tokenizer) appendTokens(text []byte, s []byte) []byte {
+func (z *tokenizer) appendTokens(text []byte, s string) []byte {
 	z.each(s, func(tok []byte) {
 		h := maphash.Bytes(z.seed, tok)
 		if _, ok := z.seen[h]; ok {
@@ -54,7 +54,7 @@ func (z *tokenizer) appendTokens(text []byte, s []byte) []byte {
 }
 
 // each calls fn with every token of s, in order. The slice is reused.
-func (z *tokenizer) each(s []byte, fn func(tok []byte)) {
+func (z *tokenizer) each(s string, fn func(tok []byte)) {
 	tok := z.tok[:0]
 	flush := func() {
 		if len(tok) > 0 {
@@ -79,7 +79,7 @@ func (z *tokenizer) each(s []byte, fn func(tok []byte)) {
 			}
 			continue
 		}
-		r, size := utf8.DecodeRune(s[i:])
+		r, size := utf8.DecodeRuneInString(s[i:])
 		i += size
 		if !unicode.IsLetter(r) && !unicode.IsNumber(r) {
 			flush()
@@ -99,7 +99,7 @@ func (z *tokenizer) each(s []byte, fn func(tok []byte)) {
 func ftsQuery(s string) string {
 	var z tokenizer
 	var b strings.Builder
-	z.each([]byte(s), func(tok []byte) {
+	z.each(s, func(tok []byte) {
 		if b.Len() > 0 {
 			b.WriteByte(' ')
 		}

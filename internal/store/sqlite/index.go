@@ -3,22 +3,18 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
-	"unicode/utf16"
-	"unicode/utf8"
 )
 
 // Full-text indexing runs behind the commit path. Insert stores events and
 // kicks the indexer goroutine (started by Open, stopped by Close), which reads
 // the events after the persisted high-water mark (counter fts_indexed: every
-// event id ≤ it is in events_fts or has expired) in id order and, in one
-// write transaction, tokenizes them in Go, adds them to events_fts and
-// advances the mark. A crash loses no
+// event id ≤ it belongs to a block in blocks_fts or has expired) block by
+// block in id order and, in one write transaction, tokenizes them in Go, adds
+// one row per block to blocks_fts and advances the mark. A crash loses no
 // indexing: the mark and the index rows commit together, and on Open the
 // indexer resumes from the mark.
 //
@@ -31,8 +27,9 @@ import (
 // then searches finds its events.
 
 const (
-	// indexRound is the most events one indexing transaction adds.
-	indexRound = 20000
+	// indexRoundBlocks is the most blocks one indexing transaction adds
+	// (up to 16 × maxBlockEvents events).
+	indexRoundBlocks = 16
 	// maxIndexLag is how many committed events may wait for indexing before
 	// Insert waits for the indexer.
 	maxIndexLag = 200000
@@ -149,15 +146,13 @@ func (ix *indexer) broadcast() {
 
 // indexWork holds the buffers one indexing round reuses.
 type indexWork struct {
-	ids   []int64
-	texts [][]byte
-	z     tokenizer
-	dec   []byte
-	args  []any
+	text []byte
+	z    tokenizer
+	args []any
 }
 
-// indexRound indexes up to indexRound events after the mark. more reports
-// that events may remain.
+// indexRound indexes up to indexRoundBlocks blocks after the mark. more
+// reports that blocks may remain.
 func (d *DB) indexRound(ctx context.Context, w *indexWork) (more bool, err error) {
 	ix := d.idx
 	ix.mu.Lock()
@@ -167,50 +162,54 @@ func (d *DB) indexRound(ctx context.Context, w *indexWork) (more bool, err error
 		return false, nil
 	}
 	// Reading on the writer, inside the transaction, finds the pages in
-	// its cache (Insert just wrote them) and sees exactly the events that
+	// its cache (Insert just wrote them) and sees exactly the blocks that
 	// exist: expired ones are simply not read.
 	var mark int64
 	err = d.writeTx(ctx, false, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT id, fields FROM events WHERE id > ? AND id <= ? ORDER BY id LIMIT ?`, lo, hi, indexRound)
+		rows, err := tx.QueryContext(ctx, `SELECT id, last_id, data FROM event_blocks WHERE id > ? AND id <= ? ORDER BY id LIMIT ?`, lo, hi, indexRoundBlocks)
 		if err != nil {
 			return err
 		}
-		w.ids = w.ids[:0]
+		w.args = w.args[:0]
 		n := 0
+		var lastID int64
 		for rows.Next() {
 			var id int64
-			var fields sql.RawBytes
-			if err := rows.Scan(&id, &fields); err != nil {
+			var data sql.RawBytes
+			if err := rows.Scan(&id, &lastID, &data); err != nil {
 				rows.Close()
 				return err
 			}
-			if n == len(w.texts) {
-				w.texts = append(w.texts, nil)
-			}
-			text := w.texts[n][:0]
-			w.z.reset()
-			w.dec, err = eachFieldValue(fields, w.dec, func(v []byte) { text = w.z.appendTokens(text, v) })
+			r, err := decodeBlock(id, data)
 			if err != nil {
 				rows.Close()
-				return fmt.Errorf("event %d: %w", id, err)
+				return err
 			}
-			w.texts[n] = text
-			w.ids = append(w.ids, id)
+			// The block's text: the distinct tokens of all its events.
+			w.text = w.text[:0]
+			w.z.reset()
+			var e blockEvent
+			for r.next(&e) {
+				for _, f := range e.fields {
+					w.text = w.z.appendTokens(w.text, f.Value)
+				}
+			}
+			if r.err != nil {
+				rows.Close()
+				return r.err
+			}
+			w.args = append(w.args, id, string(w.text))
 			n++
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		// The mark moves to the last id read, or to hi when the rest of
-		// the range has expired.
+		// The mark moves past the last block read, or to hi when the rest
+		// of the range has expired.
 		mark = hi
-		if n == indexRound {
-			mark = w.ids[n-1]
-		}
-		w.args = w.args[:0]
-		for i, id := range w.ids {
-			w.args = append(w.args, id, string(w.texts[i]))
+		if n == indexRoundBlocks {
+			mark = lastID
 		}
 		if err := d.ins.fts.exec(ctx, tx, w.args); err != nil {
 			return err
@@ -284,126 +283,4 @@ func (d *DB) IndexLag() (events int64, age time.Duration, err error) {
 		age = time.Since(d.idx.since)
 	}
 	return events, age, d.idx.err
-}
-
-// eachFieldValue calls fn with every value of a fields column (a JSON array
-// of [name, value] string pairs), unescaped. buf is scratch space, returned
-// for reuse; the slice passed to fn is valid only during the call.
-func eachFieldValue(fields []byte, buf []byte, fn func(v []byte)) ([]byte, error) {
-	// A fast scanner for what appendJSONString writes; anything else (or
-	// anything unexpected) goes through encoding/json.
-	p := fields
-	if len(p) < 2 || p[0] != '[' {
-		return buf, fallbackFieldValues(fields, fn)
-	}
-	p = p[1:]
-	for {
-		if len(p) == 0 {
-			return buf, fallbackFieldValues(fields, fn)
-		}
-		if p[0] == ']' {
-			return buf, nil
-		}
-		if p[0] == ',' {
-			p = p[1:]
-		}
-		// ["name","value"]
-		if len(p) == 0 || p[0] != '[' {
-			return buf, fallbackFieldValues(fields, fn)
-		}
-		var ok bool
-		if _, p, buf, ok = jsonString(p[1:], buf); !ok || len(p) == 0 || p[0] != ',' {
-			return buf, fallbackFieldValues(fields, fn)
-		}
-		var v []byte
-		if v, p, buf, ok = jsonString(p[1:], buf); !ok || len(p) == 0 || p[0] != ']' {
-			return buf, fallbackFieldValues(fields, fn)
-		}
-		fn(v)
-		p = p[1:]
-	}
-}
-
-// jsonString reads the JSON string at the start of p. It returns the
-// unescaped value (a subslice of p when there are no escapes, else of buf)
-// and the rest of p.
-func jsonString(p, buf []byte) (s, rest, nbuf []byte, ok bool) {
-	if len(p) == 0 || p[0] != '"' {
-		return nil, p, buf, false
-	}
-	p = p[1:]
-	i := 0
-	for i < len(p) && p[i] != '"' && p[i] != '\\' {
-		i++
-	}
-	if i == len(p) {
-		return nil, p, buf, false
-	}
-	if p[i] == '"' {
-		return p[:i], p[i+1:], buf, true
-	}
-	b := append(buf[:0], p[:i]...)
-	for i < len(p) {
-		c := p[i]
-		switch {
-		case c == '"':
-			return b, p[i+1:], b, true
-		case c != '\\':
-			b = append(b, c)
-			i++
-			continue
-		}
-		if i+1 >= len(p) {
-			return nil, p, b, false
-		}
-		switch e := p[i+1]; e {
-		case '"', '\\', '/':
-			b = append(b, e)
-		case 'n':
-			b = append(b, '\n')
-		case 'r':
-			b = append(b, '\r')
-		case 't':
-			b = append(b, '\t')
-		case 'b':
-			b = append(b, '\b')
-		case 'f':
-			b = append(b, '\f')
-		case 'u':
-			if i+6 > len(p) {
-				return nil, p, b, false
-			}
-			r, err := strconv.ParseUint(string(p[i+2:i+6]), 16, 16)
-			if err != nil {
-				return nil, p, b, false
-			}
-			i += 6
-			if utf16.IsSurrogate(rune(r)) && i+6 <= len(p) && p[i] == '\\' && p[i+1] == 'u' {
-				if r2, err := strconv.ParseUint(string(p[i+2:i+6]), 16, 16); err == nil {
-					if dr := utf16.DecodeRune(rune(r), rune(r2)); dr != utf8.RuneError {
-						b = utf8.AppendRune(b, dr)
-						i += 6
-						continue
-					}
-				}
-			}
-			b = utf8.AppendRune(b, rune(r))
-			continue
-		default:
-			return nil, p, b, false
-		}
-		i += 2
-	}
-	return nil, p, b, false
-}
-
-func fallbackFieldValues(fields []byte, fn func(v []byte)) error {
-	var pairs [][2]string
-	if err := json.Unmarshal(fields, &pairs); err != nil {
-		return fmt.Errorf("fields: %w", err)
-	}
-	for _, p := range pairs {
-		fn([]byte(p[1]))
-	}
-	return nil
 }

@@ -348,6 +348,63 @@ CREATE TABLE case_files (
 	data   BLOB    NOT NULL
 );
 `,
+	// 7: events are stored in compressed blocks (block.go); duplicates are
+	// found through runs of stored sequence numbers; the full-text index
+	// holds one row per block. convertRowEvents (migrate.go) then moves the
+	// rows of version 3 into blocks and drops the old tables.
+	`
+CREATE TABLE event_blocks (
+	id       INTEGER PRIMARY KEY,
+	last_id  INTEGER NOT NULL,
+	agent_id TEXT    NOT NULL,
+	host     TEXT    NOT NULL,
+	n        INTEGER NOT NULL,
+	min_time INTEGER NOT NULL,
+	max_time INTEGER NOT NULL,
+	bytes    INTEGER NOT NULL,
+	categories TEXT  NOT NULL,
+	data     BLOB    NOT NULL
+);
+CREATE INDEX event_blocks_max   ON event_blocks(max_time);
+CREATE INDEX event_blocks_min   ON event_blocks(min_time);
+CREATE INDEX event_blocks_host  ON event_blocks(host, max_time);
+CREATE INDEX event_blocks_agent ON event_blocks(agent_id, max_time);
+
+CREATE TABLE block_categories (
+	category TEXT    NOT NULL,
+	max_time INTEGER NOT NULL,
+	block_id INTEGER NOT NULL,
+	PRIMARY KEY (category, max_time, block_id)
+) WITHOUT ROWID;
+
+CREATE TABLE event_seqs (
+	agent_id   TEXT    NOT NULL,
+	boot_epoch INTEGER NOT NULL,
+	lo         INTEGER NOT NULL,
+	hi         INTEGER NOT NULL,
+	first_id   INTEGER NOT NULL,
+	block_id   INTEGER NOT NULL,
+	PRIMARY KEY (agent_id, boot_epoch, lo)
+) WITHOUT ROWID;
+CREATE INDEX event_seqs_block ON event_seqs(block_id);
+
+CREATE TABLE unscanned (lo INTEGER PRIMARY KEY, hi INTEGER NOT NULL);
+
+CREATE VIRTUAL TABLE blocks_fts USING fts5(
+	text,
+	content = '',
+	contentless_delete = 1,
+	tokenize = 'ascii',
+	detail = 'none'
+);
+UPDATE counters SET value = 0 WHERE name = 'fts_indexed';
+`,
+}
+
+// migrationFuncs run after the SQL of the migration with the same index, in
+// its transaction.
+var migrationFuncs = map[int]func(ctx context.Context, tx *sql.Tx) error{
+	6: convertRowEvents,
 }
 
 // SchemaVersion is the schema version this package writes.
@@ -380,6 +437,12 @@ func migrate(ctx context.Context, w *sql.DB) error {
 		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("migration %d: %w", v+1, err)
+		}
+		if fn := migrationFuncs[v]; fn != nil {
+			if err := fn(ctx, tx); err != nil {
+				tx.Rollback()
+				return fmt.Errorf("migration %d: %w", v+1, err)
+			}
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = ?`, v+1); err != nil {
 			tx.Rollback()

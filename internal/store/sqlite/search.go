@@ -1,0 +1,238 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/vigil-edr/vigil/internal/eventstore"
+	"github.com/vigil-edr/vigil/internal/store"
+)
+
+// Search returns events matching q, newest (by event time, then row id)
+// first. From is inclusive, To exclusive. Text matches events holding every
+// token of it in some field value (see fts.go); FTS5 operators in it have no
+// effect. Field filters compare names and values case-insensitively (ASCII).
+//
+// SQL selects the candidate blocks (by host, agent, category, time bounds
+// and, for text and field filters, the block-level full-text index), newest
+// block end first; each candidate is decoded and every event checked
+// against the whole query. The walk stops once a full page is held and the
+// next block ends before the page's oldest event.
+func (d *DB) Search(ctx context.Context, q eventstore.Query) ([]eventstore.Record, error) {
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	limit = min(limit, 1000)
+
+	var where []string
+	var args []any
+	add := func(cond string, a ...any) {
+		where = append(where, cond)
+		args = append(args, a...)
+	}
+	from, order := "event_blocks b", "b.max_time DESC, b.id DESC"
+	maxCol := "b.max_time"
+	if q.Category != "" {
+		from, order, maxCol = "block_categories c JOIN event_blocks b ON b.id = c.block_id", "c.max_time DESC, c.block_id DESC", "c.max_time"
+		add("c.category = ?", q.Category)
+	}
+	if q.Host != "" {
+		add("b.host = ?", q.Host)
+	}
+	if q.AgentID != "" {
+		add("b.agent_id = ?", q.AgentID)
+	}
+	var fromT, toT int64
+	if !q.From.IsZero() {
+		fromT = ts(q.From)
+		add(maxCol+" >= ?", fromT)
+	}
+	if !q.To.IsZero() {
+		toT = ts(q.To)
+		add("b.min_time < ?", toT)
+	}
+	var beforeT int64
+	if q.Before != 0 {
+		e, _, err := d.event(ctx, d.r, q.Before)
+		if errors.Is(err, store.ErrNotFound) {
+			// Expiry deletes in (time, id) order: nothing older is left.
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: search: %w", err)
+		}
+		beforeT = e.time
+		add("b.min_time <= ?", beforeT)
+	}
+	if q.Text != "" || len(q.Fields) > 0 {
+		// Both use the full-text index: let it catch up with what was
+		// committed before this call (bounded; see index.go).
+		wctx, cancel := context.WithTimeout(ctx, searchIndexWait)
+		err := d.WaitIndexed(wctx)
+		cancel()
+		if err != nil && ctx.Err() != nil {
+			return nil, fmt.Errorf("sqlite: search: %w", ctx.Err())
+		}
+	}
+	var match []string
+	var textToks []string
+	if q.Text != "" {
+		m := ftsQuery(q.Text)
+		if m == "" {
+			return nil, nil // no token: nothing can match
+		}
+		match = append(match, m)
+		textToks = queryTokens(q.Text)
+	}
+	for _, f := range q.Fields {
+		// The value's tokens narrow the candidate blocks through the
+		// index; each event is then checked for the exact field.
+		if m := ftsQuery(f.Value); m != "" {
+			match = append(match, m)
+		}
+	}
+	if len(match) > 0 {
+		add("b.id IN (SELECT rowid FROM blocks_fts WHERE blocks_fts MATCH ?)", strings.Join(match, " "))
+	}
+	var sb strings.Builder
+	sb.WriteString("SELECT b.id, b.agent_id, b.host, " + maxCol + ", b.data FROM " + from)
+	for i, w := range where {
+		if i == 0 {
+			sb.WriteString(" WHERE ")
+		} else {
+			sb.WriteString(" AND ")
+		}
+		sb.WriteString(w)
+	}
+	sb.WriteString(" ORDER BY " + order)
+
+	rows, err := d.r.QueryContext(ctx, sb.String(), args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: search: %w", err)
+	}
+	defer rows.Close()
+	var out []eventstore.Record                  // newest first, at most limit
+	older := func(a, b eventstore.Record) bool { // a sorts after b
+		at, bt := a.Time.UnixNano(), b.Time.UnixNano()
+		return at < bt || at == bt && a.ID < b.ID
+	}
+	var z tokenizer
+	found := make([]bool, len(textToks))
+	for rows.Next() {
+		var id, maxT int64
+		var agent, host string
+		var data []byte
+		if err := rows.Scan(&id, &agent, &host, &maxT, &data); err != nil {
+			return nil, fmt.Errorf("sqlite: search: %w", err)
+		}
+		if len(out) == limit && maxT < ts(out[limit-1].Time) {
+			break // every later block ends before the page's oldest event
+		}
+		r, err := decodeBlock(id, data)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: search: %w", err)
+		}
+		var e blockEvent
+		for r.next(&e) {
+			switch {
+			case q.Category != "" && !slices.Contains(e.cats, q.Category),
+				fromT != 0 && e.time < fromT,
+				toT != 0 && e.time >= toT,
+				q.Before != 0 && (e.time > beforeT || e.time == beforeT && e.id >= q.Before),
+				!fieldsMatch(&e, q.Fields),
+				len(textToks) > 0 && !hasTokens(&z, &e, textToks, found):
+				continue
+			}
+			rec := e.record(agent, host)
+			if len(out) == limit && !older(out[limit-1], rec) {
+				continue
+			}
+			k := sort.Search(len(out), func(k int) bool { return older(out[k], rec) })
+			out = slices.Insert(out, k, rec)
+			if len(out) > limit {
+				out = out[:limit]
+			}
+		}
+		if r.err != nil {
+			return nil, fmt.Errorf("sqlite: search: %w", r.err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: search: %w", err)
+	}
+	return out, nil
+}
+
+// fieldsMatch reports whether e has, for every filter, a field with that name
+// and value (ASCII case-insensitive).
+func fieldsMatch(e *blockEvent, fs []eventstore.FieldFilter) bool {
+	for _, f := range fs {
+		ok := false
+		for _, ef := range e.fields {
+			if asciiEqualFold(ef.Name, f.Name) && asciiEqualFold(ef.Value, f.Value) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func asciiEqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// queryTokens returns the distinct tokens of s.
+func queryTokens(s string) []string {
+	var z tokenizer
+	var out []string
+	z.each(s, func(tok []byte) {
+		if !slices.Contains(out, string(tok)) {
+			out = append(out, string(tok))
+		}
+	})
+	return out
+}
+
+// hasTokens reports whether e's field values hold every token of toks.
+func hasTokens(z *tokenizer, e *blockEvent, toks []string, found []bool) bool {
+	clear(found)
+	left := len(toks)
+	for _, f := range e.fields {
+		z.each(f.Value, func(tok []byte) {
+			for i, t := range toks {
+				if !found[i] && string(tok) == t {
+					found[i] = true
+					left--
+				}
+			}
+		})
+		if left == 0 {
+			return true
+		}
+	}
+	return false
+}
