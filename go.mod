@@ -10,7 +10,10 @@ require (
 	golang.org/x/crypto v0.58.0
 )
 
-require github.com/elastic/go-licenser v0.4.1 // indirect
+require (
+	github.com/cilium/ebpf v0.22.0 // indirect
+	github.com/elastic/go-licenser v0.4.1 // indirect
+)
 
 require (
 	github.com/BobuSumisu/aho-corasick v1.0.3 // indirect
@@ -39,7 +42,7 @@ require (
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
-	github.com/spf13/pflag v1.0.9 // indirect
+	github.com/spf13/pflag v1.0.10 // indirect
 	golang.org/x/sys v0.50.0
 	golang.org/x/time v0.16.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
