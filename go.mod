@@ -4,16 +4,14 @@ go 1.26.8
 
 require (
 	github.com/bradleyjkemp/sigma-go v0.6.6
+	github.com/cilium/ebpf v0.22.0
 	github.com/elastic/go-libaudit/v2 v2.6.2
 	github.com/spf13/cobra v1.10.2
 	go.yaml.in/yaml/v3 v3.0.6
 	golang.org/x/crypto v0.58.0
 )
 
-require (
-	github.com/cilium/ebpf v0.22.0 // indirect
-	github.com/elastic/go-licenser v0.4.1 // indirect
-)
+require github.com/elastic/go-licenser v0.4.1 // indirect
 
 require (
 	github.com/BobuSumisu/aho-corasick v1.0.3 // indirect

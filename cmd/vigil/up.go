@@ -25,7 +25,7 @@ func newUpCmd() *cobra.Command {
 		Short: "Run everything on this machine: the server with embedded defaults and an agent for this host",
 		Long: `Up starts the Vigil server with its embedded defaults (NATS JetStream and
 SQLite under DIR) and an in-process agent that watches this host (process
-execution, logins, file integrity, inventory), enrolled automatically on first start.
+execution, logins, file integrity, network connections, inventory), enrolled automatically on first start.
 Detection uses Vigil's own rule pack (./rules) unless --rules is given.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -30,6 +30,7 @@ type Config struct {
 		Process  bool     `yaml:"process"`
 		AuthLog  bool     `yaml:"authlog"`
 		FIM      bool     `yaml:"fim"`
+		Network  bool     `yaml:"network"`
 		FIMPaths []string `yaml:"fim_paths"` // empty: the built-in list
 		AuthPath string   `yaml:"authlog_path"`
 		// Inventory reports the host's packages, accounts, ports, services
@@ -48,7 +49,7 @@ func DefaultConfig() Config {
 	c.DataDir = "/var/lib/vigil-agent"
 	c.SpoolMaxBytes = 1 << 30
 	c.HealthEvery = time.Minute
-	c.Sensors.Process, c.Sensors.AuthLog, c.Sensors.FIM = true, true, true
+	c.Sensors.Process, c.Sensors.AuthLog, c.Sensors.FIM, c.Sensors.Network = true, true, true, true
 	c.Sensors.Inventory = true
 	c.Sensors.InventorySnapshotEvery = 12 * time.Hour
 	c.Sensors.InventoryDiffEvery = time.Minute

@@ -12,6 +12,7 @@ import (
 	"github.com/vigil-edr/vigil/internal/agent/sensor/authlog"
 	"github.com/vigil-edr/vigil/internal/agent/sensor/fim"
 	"github.com/vigil-edr/vigil/internal/agent/sensor/inventory"
+	"github.com/vigil-edr/vigil/internal/agent/sensor/network"
 	"github.com/vigil-edr/vigil/internal/agent/sensor/process"
 	"github.com/vigil-edr/vigil/internal/agent/spool"
 	"github.com/vigil-edr/vigil/internal/event"
@@ -50,6 +51,10 @@ func HostSensors(cfg Config, log *slog.Logger) []Sensor {
 		inv := inventory.New(inventory.Options{StateDir: filepath.Join(cfg.DataDir, "inventory"), Logger: log,
 			SnapshotEvery: cfg.Sensors.InventorySnapshotEvery, DiffEvery: cfg.Sensors.InventoryDiffEvery})
 		out = append(out, sensorFunc{"inventory", inv.Run, func() string { return inv.Status().String() }})
+	}
+	if cfg.Sensors.Network {
+		n := network.New(network.Options{Logger: log})
+		out = append(out, sensorFunc{"network", n.Run, func() string { return n.Status().String() }})
 	}
 	return out
 }

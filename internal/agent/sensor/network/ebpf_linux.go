@@ -11,6 +11,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 )
 
@@ -77,6 +78,11 @@ func loadProbe(opts *Options) (*probe, string, error) {
 	note := ""
 	if mounted {
 		note = "mounted tracefs at /sys/kernel/tracing"
+	}
+	// Kernels before 5.11 charge eBPF maps to RLIMIT_MEMLOCK; later ones
+	// to the cgroup, where this is a no-op.
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, note, fmt.Errorf("raising RLIMIT_MEMLOCK for eBPF maps: %w", err)
 	}
 	spec, err := loadNetwork()
 	if err != nil {

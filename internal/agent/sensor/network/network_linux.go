@@ -115,7 +115,6 @@ func (s *Sensor) runProbe(ctx context.Context, p *probe, diag *diagSock, out fun
 	}
 }
 
-
 // Listening lists the host's listening sockets with the pid of a process
 // holding each (the network namespace of the caller).
 func Listening() ([]Listener, error) {
@@ -270,4 +269,3 @@ func (s *Sensor) poll(d *diagSock, procs *procs, seen map[uint64]bool, first boo
 	}
 	return nil
 }
-

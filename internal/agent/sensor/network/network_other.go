@@ -17,7 +17,6 @@ func (s *Sensor) Run(ctx context.Context, out func(*event.Event)) error {
 	return err
 }
 
-
 // Listening is not supported yet on this system.
 func Listening() ([]Listener, error) {
 	return nil, fmt.Errorf("%w: not supported yet on %s", ErrUnavailable, runtime.GOOS)

@@ -54,12 +54,12 @@ func (c *procs) lookup(r *record) *proc {
 	pidDir := "/proc/" + strconv.FormatUint(uint64(r.PID), 10)
 	p.image = c.readlink(pidDir + "/exe")
 	if p.image == "" {
-		p.image = string(r.Exe)
+		p.image = validUTF8(string(r.Exe))
 	}
 	if p.image == "" && len(r.Comm) > 0 {
 		// Neither /proc nor an exec seen since the sensor started: the
 		// kernel's 16-byte command name is all there is.
-		p.image = string(r.Comm)
+		p.image = validUTF8(string(r.Comm))
 	}
 	if len(r.Args) > 0 && len(r.Args) < 255 {
 		p.cmdline = argv(r.Args)
@@ -101,7 +101,7 @@ func (c *procs) readlink(path string) string {
 	if err != nil || n <= 0 {
 		return ""
 	}
-	return strings.TrimSuffix(string(c.buf[:n]), " (deleted)")
+	return validUTF8(strings.TrimSuffix(string(c.buf[:n]), " (deleted)"))
 }
 
 // ppidOf reads the parent pid from /proc/<pid>/stat, 0 when unknown.

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vigil-edr/vigil/internal/event"
 )
@@ -239,7 +241,16 @@ func addEnd(ev *event.Event, side string, ap netip.AddrPort) {
 }
 
 // argv turns NUL-separated arguments into one command line (the form the
-// process sensor reports).
+// process sensor reports), as valid UTF-8.
 func argv(b []byte) string {
-	return string(bytes.ReplaceAll(bytes.TrimRight(b, "\x00"), []byte{0}, []byte{' '}))
+	return validUTF8(string(bytes.ReplaceAll(bytes.TrimRight(b, "\x00"), []byte{0}, []byte{' '})))
+}
+
+// validUTF8 replaces invalid sequences (a path or argument is any bytes)
+// with U+FFFD, so events always carry valid UTF-8.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
 }

@@ -290,16 +290,18 @@ static __always_inline int read_peer(__u64 uaddr, __u16 *family, __u8 *addr, __u
 	return 0;
 }
 
-/* udp_fold applies the UDP dedupe rule; it returns the number of folded
- * records to report with this one, or -1 when this one is folded. */
-static __always_inline __s64 udp_fold(struct event *e, __u8 *raddr, __u16 rport)
+/* udp_fold applies the UDP dedupe rule to one datagram (or UDP connect)
+ * of process pid; it returns the number of folded ones to report with this
+ * one, or -1 when this one is folded. It runs before a ring-buffer record is
+ * reserved: a folded datagram costs a map lookup and nothing else. */
+static __always_inline __s64 udp_fold(__u32 pid, __u16 kind, __u16 lport, __u16 family, __u8 *raddr, __u16 rport)
 {
 	struct dedup_key k = {};
-	k.pid = e->pid;
-	k.kind = e->kind;
-	k.lport = e->kind == KIND_RECV ? e->lport : 0;
+	k.pid = pid;
+	k.kind = kind;
+	k.lport = kind == KIND_RECV ? lport : 0;
 	k.rport = rport;
-	k.family = e->family;
+	k.family = family;
 	__builtin_memcpy(k.raddr, raddr, 16);
 	__u64 now = bpf_ktime_get_ns();
 	struct dedup_val *v = bpf_map_lookup_elem(&dedup, &k);
@@ -355,6 +357,50 @@ static __always_inline int finish(struct sys_exit_ctx *ctx, int kind)
 	struct sock *sk = sock_of(fd);
 	if (!sk)
 		return 0;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	__u16 protocol = BPF_CORE_READ(sk, sk_protocol);
+	int udp = protocol == IPPROTO_UDP || protocol == IPPROTO_UDPLITE;
+	int dgram = kind == KIND_SEND || kind == KIND_RECV;
+	if (dgram && !udp)
+		return 0; /* TCP with an address (fast open) is seen at accept/connect */
+
+	/* The peer: the sockaddr the process passed for unconnected UDP, else
+	 * the socket's own remote end (needed here only to fold). */
+	__u16 pfam = family, pport = 0;
+	__u8 paddr[16] = {};
+	if (dgram) {
+		__u64 uaddr = p.uaddr;
+		if (p.msghdr) {
+			uaddr = 0;
+			bpf_probe_read_user(&uaddr, sizeof(uaddr), (void *)p.uaddr);
+		}
+		if (read_peer(uaddr, &pfam, paddr, &pport))
+			return 0;
+		if (family == AF_INET6 && pfam == AF_INET) {
+			/* A dual-stack socket given an IPv4 address: keep the record
+			 * in the socket's family (the local end is IPv6-shaped), with
+			 * the peer as ::ffff:a.b.c.d. */
+			__builtin_memcpy(paddr + 12, paddr, 4);
+			__builtin_memset(paddr, 0, 10);
+			paddr[10] = 0xff;
+			paddr[11] = 0xff;
+			pfam = AF_INET6;
+		}
+	} else if (udp && kind == KIND_CONNECT) {
+		pport = bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
+		if (family == AF_INET)
+			bpf_core_read(paddr, 4, &sk->__sk_common.skc_daddr);
+		else
+			bpf_core_read(paddr, 16, &sk->__sk_common.skc_v6_daddr);
+	}
+	__s64 repeats = 0;
+	if (udp && kind != KIND_LISTEN) {
+		repeats = udp_fold(id >> 32, kind, BPF_CORE_READ(sk, __sk_common.skc_num), pfam, paddr, pport);
+		if (repeats < 0)
+			return 0;
+	}
 
 	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -363,33 +409,12 @@ static __always_inline int finish(struct sys_exit_ctx *ctx, int kind)
 	}
 	e->kind = kind;
 	e->ret = (__s32)ret;
-	e->repeats = 0;
-	if (fill_sock(e, sk)) {
-		bpf_ringbuf_discard(e, 0);
-		return 0;
-	}
-	int udp = e->protocol == IPPROTO_UDP || e->protocol == IPPROTO_UDPLITE;
-	if ((kind == KIND_SEND || kind == KIND_RECV) && !udp)
-		goto discard; /* TCP with an address (fast open) is seen at accept/connect */
-	if (kind == KIND_SEND || kind == KIND_RECV) {
-		__u64 uaddr = p.uaddr;
-		if (p.msghdr) {
-			uaddr = 0;
-			bpf_probe_read_user(&uaddr, sizeof(uaddr), (void *)p.uaddr);
-		}
-		__u16 fam = 0, port = 0;
-		__u8 addr[16] = {};
-		if (read_peer(uaddr, &fam, addr, &port))
-			goto discard;
-		e->family = fam;
-		__builtin_memcpy(e->raddr, addr, 16);
-		e->rport = port;
-	}
-	if (udp && kind != KIND_LISTEN) {
-		__s64 n = udp_fold(e, e->raddr, e->rport);
-		if (n < 0)
-			goto discard;
-		e->repeats = (__u32)n;
+	e->repeats = (__u32)repeats;
+	fill_sock(e, sk);
+	if (dgram) {
+		e->family = pfam;
+		__builtin_memcpy(e->raddr, paddr, 16);
+		e->rport = pport;
 	}
 	fill_process(e);
 	/* Wake the reader only when a batch has built up; it also drains the
@@ -397,9 +422,6 @@ static __always_inline int finish(struct sys_exit_ctx *ctx, int kind)
 	 * One wakeup per record would cost a context switch per connection. */
 	__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 	bpf_ringbuf_submit(e, flags);
-	return 0;
-discard:
-	bpf_ringbuf_discard(e, 0);
 	return 0;
 }
 
