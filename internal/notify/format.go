@@ -31,8 +31,8 @@ const zwsp = "\u200b"
 // UTF-8 becomes U+FFFD, control characters (CR, LF, tab, NUL, C1 …) become
 // spaces, invisible format characters (bidi overrides such as U+202E,
 // zero-width characters, the BOM: Unicode category Cf) become U+FFFD so
-// they cannot reorder or hide text, and the result is cut to max bytes at a
-// rune boundary, ending in "…" when cut.
+// they cannot reorder or hide text, and the result is cut at a rune
+// boundary to at most max bytes followed by "…" when cut.
 func clean(s string, max int) string {
 	var b strings.Builder
 	b.Grow(min(len(s), max+3))
@@ -328,9 +328,15 @@ func renderWebhook(d *Delivery, now time.Time) ([]byte, error) {
 
 // subject is the email subject: cleaned (so no CR or LF, the header
 // injection vector, can reach it), then RFC 2047 Q-encoded when it is not
-// plain ASCII.
+// plain ASCII. An encoded word in the untrusted text ("=?utf-8?q?…?=")
+// would be decoded by mail clients into whatever it hides, so "=?" gets a
+// zero-width space, which also makes the encoder encode the whole subject.
 func subject(v view) string {
-	return mime.QEncoding.Encode("utf-8", "[Vigil] "+v.headline)
+	return mime.QEncoding.Encode("utf-8", subjectText(v))
+}
+
+func subjectText(v view) string {
+	return strings.TrimSpace("[Vigil] " + strings.ReplaceAll(v.headline, "=?", "="+zwsp+"?")) // mail readers trim it
 }
 
 // renderEmail is a complete RFC 5322 message (CRLF line ends), ready for
