@@ -213,7 +213,7 @@ func startServer(parent context.Context, cfg serverConfig) (*Server, error) {
 	for i := 0; i < cfg.Workers; i++ {
 		w := pipeline.New(pipeline.Options{
 			Source: src, Decode: decodeBatch, Events: s.db, Alerts: s.alerts, Rules: s.rules,
-			Hosts: agentHosts{s.db}, Logger: log, OnAlert: cfg.OnAlert,
+			Hosts: agentHosts{s.db}, Logger: log, OnAlert: s.onAlert,
 		})
 		s.workers = append(s.workers, w)
 		s.bg.Add(1)
@@ -268,6 +268,15 @@ func startServer(parent context.Context, cfg serverConfig) (*Server, error) {
 	}()
 	log.Info("vigil server started", "listen", s.addr.String(), "data", cfg.Data, "ca_fingerprint", s.auth.CAFingerprint())
 	return s, nil
+}
+
+// onAlert wakes the notifier as soon as a detection worker recorded an
+// alert (it polls otherwise) and tells the benchmark hook, if any.
+func (s *Server) onAlert(f alert.Finding, at time.Time) {
+	s.notify.Wake()
+	if s.cfg.OnAlert != nil {
+		s.cfg.OnAlert(f, at)
+	}
 }
 
 // Close stops the server: the listener first (no new batches), then the
