@@ -19,8 +19,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vigil-edr/vigil/internal/alert"
+	"github.com/vigil-edr/vigil/internal/audit"
 	"github.com/vigil-edr/vigil/internal/authz"
 	"github.com/vigil-edr/vigil/internal/bus"
+	"github.com/vigil-edr/vigil/internal/cases"
 	"github.com/vigil-edr/vigil/internal/event"
 	"github.com/vigil-edr/vigil/internal/eventstore"
 	"github.com/vigil-edr/vigil/internal/ingest"
@@ -193,6 +195,8 @@ func startServer(parent context.Context, cfg serverConfig) (*Server, error) {
 		go s.rules.Watch(ctx, 5*time.Second, func(err error) { log.Warn("rule reload", "err", err) })
 	}
 	s.alerts = alert.NewProcessor(alert.Options{Store: s.db})
+	// alerts → cases (incidents); every case change is also written to the audit log.
+	caseSvc := cases.NewService(cases.Options{Store: s.db, Alerts: s.db, Events: s.db, Audit: audit.New(s.db, nil)})
 
 	// alerts → notifications: the store's alert change feed is the outbox.
 	if s.notify, err = notify.New(notify.Options{Store: s.db, Allow: cfg.NotifyAllow, Logger: log}); err != nil {
@@ -245,6 +249,7 @@ func startServer(parent context.Context, cfg serverConfig) (*Server, error) {
 	api := web.New(web.Options{
 		Tokens: s.db, Alerts: alertsAPI{s.db, s.alerts}, Events: s.db, Hosts: s.db, Enrollment: s.db,
 		Rules: s.rules, Notify: s.notify, Metrics: reg, Ready: s.ready, AgentHandler: tr.Handler(), Logger: log,
+		Cases: caseSvc,
 	})
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

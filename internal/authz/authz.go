@@ -57,15 +57,18 @@ const (
 	PermPublic          Permission = "public"      // health checks, the OpenAPI document
 	PermAgent           Permission = "agent"       // mTLS agent routes: identity from the certificate
 	PermEnrollWithToken Permission = "enroll"      // agent enrolment: authorised by an enrolment token
+	PermCasesRead       Permission = "cases:read"  // cases, their evidence, timelines and reports
+	PermCasesWrite      Permission = "cases:write" // open, change, comment on and add evidence to cases
 )
 
 var rolePerms = map[Role]map[Permission]bool{
-	RoleViewer: set(PermAlertsRead, PermEventsRead, PermHostsRead, PermRulesRead, PermSuppressRead, PermSystemRead),
+	RoleViewer: set(PermAlertsRead, PermEventsRead, PermHostsRead, PermRulesRead, PermSuppressRead, PermSystemRead,
+		PermCasesRead),
 	RoleAnalyst: set(PermAlertsRead, PermEventsRead, PermHostsRead, PermRulesRead, PermSuppressRead, PermSystemRead,
-		PermAlertsTriage, PermSuppressWrite),
+		PermCasesRead, PermAlertsTriage, PermSuppressWrite, PermCasesWrite),
 	RoleAdmin: set(PermAlertsRead, PermEventsRead, PermHostsRead, PermRulesRead, PermSuppressRead, PermSystemRead,
-		PermAlertsTriage, PermSuppressWrite, PermHostsAdmin, PermRulesAdmin, PermEnrollAdmin, PermTokensAdmin,
-		PermNotifyAdmin),
+		PermCasesRead, PermAlertsTriage, PermSuppressWrite, PermCasesWrite, PermHostsAdmin, PermRulesAdmin,
+		PermEnrollAdmin, PermTokensAdmin, PermNotifyAdmin),
 }
 
 func set(ps ...Permission) map[Permission]bool {

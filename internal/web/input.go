@@ -45,6 +45,9 @@ func decodeBody(w http.ResponseWriter, r *http.Request, dst any) error {
 	if err := checkDepth(b, maxDepth); err != nil {
 		return err
 	}
+	if !utf8.Valid(b) { // the decoder would silently turn it into U+FFFD
+		return errorf(CodeBadRequest, "the body is not valid UTF-8")
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {

@@ -54,7 +54,7 @@ func (s *Server) openAPI() []byte {
 		var params []any
 		for _, name := range pathParams(rt.pattern) {
 			typ := "string"
-			if intPathID(rt.pattern) {
+			if name == "id" && intPathID(rt.pattern) {
 				typ = "integer"
 			}
 			params = append(params, map[string]any{
@@ -68,7 +68,15 @@ func (s *Server) openAPI() []byte {
 			op["parameters"] = params
 		}
 
-		if rt.body != nil {
+		switch {
+		case rt.bodyMedia != "":
+			op["requestBody"] = map[string]any{
+				"required": true,
+				"content": map[string]any{rt.bodyMedia: map[string]any{
+					"schema": map[string]any{"type": "string", "format": "binary"},
+				}},
+			}
+		case rt.body != nil:
 			op["requestBody"] = map[string]any{
 				"required": true,
 				"content": map[string]any{"application/json": map[string]any{
@@ -194,7 +202,7 @@ func pathParams(pattern string) []string {
 // intPathID reports whether the pattern's {id} is a row number rather than
 // a string id; the handlers parse it with pathInt.
 func intPathID(pattern string) bool {
-	for _, p := range []string{"/api/v1/alerts/", "/api/v1/events/", "/api/v1/suppressions/"} {
+	for _, p := range []string{"/api/v1/alerts/", "/api/v1/cases/", "/api/v1/events/", "/api/v1/suppressions/"} {
 		if strings.HasPrefix(pattern, p) {
 			return true
 		}

@@ -25,6 +25,10 @@ type route struct {
 	status int     // success status; 0 means 200
 	text   string  // success media type when not JSON
 	notes  string  // longer description
+
+	// bodyMedia is the request media type when the body is not JSON (an
+	// upload); the handler reads the body itself.
+	bodyMedia string
 }
 
 // param is a query parameter a route accepts.
@@ -77,6 +81,56 @@ func (s *Server) table() []route {
 			summary: "List an alert's comments, oldest first", resp: commentList{}},
 		{method: "POST", pattern: "/api/v1/alerts/{id}/comments", perm: authz.PermAlertsTriage, handle: s.addComment,
 			summary: "Comment on an alert", body: commentReq{}, resp: commentJSON{}, status: http.StatusCreated},
+
+		{method: "GET", pattern: "/api/v1/cases", perm: authz.PermCasesRead, handle: s.listCases,
+			summary: "List cases (incidents), newest first", resp: casePage{},
+			query: []param{
+				{name: "status", typ: "string", enum: caseStatuses, many: true, doc: "only these statuses (repeat for several)"},
+				{name: "assignee", typ: "string", doc: "only cases assigned to this user"},
+				{name: "min_severity", typ: "string", enum: caseSeverities, doc: "only this severity or higher"},
+				{name: "regime", typ: "string", enum: caseRegimes, doc: "only cases marked as a GDPR personal-data breach or a NIS2 significant incident"},
+				{name: "alert_id", typ: "integer", doc: "only cases holding this alert"},
+				pLimit, pBefore,
+			}},
+		{method: "POST", pattern: "/api/v1/cases", perm: authz.PermCasesWrite, handle: s.createCase,
+			summary: "Open a case from one or more alerts", body: caseCreateReq{}, resp: caseJSON{}, status: http.StatusCreated},
+		{method: "GET", pattern: "/api/v1/cases/{id}", perm: authz.PermCasesRead, handle: s.getCase,
+			summary: "Get a case with its regulatory deadlines", resp: caseJSON{}},
+		{method: "PATCH", pattern: "/api/v1/cases/{id}", perm: authz.PermCasesWrite, handle: s.updateCase,
+			summary: "Change a case: title, severity, assignee, status, GDPR/NIS2 marks, awareness and sent times",
+			body:    caseUpdateReq{}, resp: caseJSON{},
+			notes: "Statuses: open → in_progress | closed; in_progress → resolved | closed; resolved → closed | in_progress; " +
+				"closed → in_progress. Resolving, closing and reopening need a reason. Marking personal_data_breach or " +
+				"nis2_significant records the awareness time (now, or the one given); changing a recorded awareness or sent time, " +
+				"withdrawing a sent mark (null) or unmarking needs regulatory_reason. With version, the change fails (409) if the " +
+				"case changed since that version. 409 also for a forbidden status change."},
+		{method: "POST", pattern: "/api/v1/cases/{id}/alerts", perm: authz.PermCasesWrite, handle: s.addCaseAlerts,
+			summary: "Add alerts to a case (ones it holds are ignored)", body: caseAlertsReq{}, resp: caseJSON{}},
+		{method: "GET", pattern: "/api/v1/cases/{id}/comments", perm: authz.PermCasesRead, handle: s.listCaseComments,
+			summary: "List a case's comments, oldest first", resp: caseCommentList{}},
+		{method: "POST", pattern: "/api/v1/cases/{id}/comments", perm: authz.PermCasesWrite, handle: s.addCaseComment,
+			summary: "Comment on a case", body: commentReq{}, resp: caseCommentJSON{}, status: http.StatusCreated},
+		{method: "GET", pattern: "/api/v1/cases/{id}/evidence", perm: authz.PermCasesRead, handle: s.listEvidence,
+			summary: "List a case's evidence, oldest first", resp: evidenceList{}},
+		{method: "POST", pattern: "/api/v1/cases/{id}/evidence", perm: authz.PermCasesWrite, handle: s.addEvidence,
+			summary: "Attach an alert, event or host to a case as evidence (409 if already attached)",
+			body:    evidenceReq{}, resp: evidenceJSON{}, status: http.StatusCreated},
+		{method: "POST", pattern: "/api/v1/cases/{id}/files", perm: authz.PermCasesWrite, handle: s.uploadFile,
+			summary: "Upload a file as evidence; it is stored by its SHA-256 (the name is only a label)",
+			body:    "", bodyMedia: "application/octet-stream", resp: evidenceJSON{}, status: http.StatusCreated,
+			query: []param{
+				{name: "name", typ: "string", doc: "the file's label (required; never used as a path)"},
+				{name: "note", typ: "string", doc: "why it matters"},
+			},
+			notes: "The body is the file's bytes, at most the server's upload limit (32 MiB by default; 413 above it). " +
+				"The same content twice in one case is 409."},
+		{method: "GET", pattern: "/api/v1/cases/{id}/files/{sha256}", perm: authz.PermCasesRead, handle: s.downloadFile,
+			summary: "Download an uploaded file of the case (as an attachment)", resp: "", text: "application/octet-stream"},
+		{method: "GET", pattern: "/api/v1/cases/{id}/report", perm: authz.PermCasesRead, handle: s.caseReport,
+			summary: "The incident report: one self-contained, printable HTML document", resp: "", text: "text/html",
+			query: []param{{name: "tz", typ: "string", doc: "IANA time zone to show times in (default UTC), e.g. Europe/Paris"}}},
+		{method: "GET", pattern: "/api/v1/cases/{id}/timeline", perm: authz.PermCasesRead, handle: s.caseTimeline,
+			summary: "A case's timeline: every change, its alerts' occurrences and their events, oldest first", resp: timelineJSON{}},
 
 		{method: "GET", pattern: "/api/v1/enrollment-tokens", perm: authz.PermEnrollAdmin, handle: s.listEnrollTokens,
 			summary: "List agent enrolment tokens (secrets are never shown again)", resp: enrollTokenList{}},

@@ -111,7 +111,7 @@ type Registry interface {
 }
 
 // Options configure a Server. Tokens is required; a nil Alerts, Events,
-// Hosts, Enrollment, Rules or Notify makes its routes answer 503
+// Hosts, Enrollment, Rules, Notify or Cases makes its routes answer 503
 // "unavailable" (they still authenticate, so the route table stays the
 // whole surface).
 type Options struct {
@@ -122,6 +122,7 @@ type Options struct {
 	Enrollment Enrollment
 	Rules      Rules
 	Notify     Notify
+	Cases      Cases
 	// Metrics is served at /metrics; nil means a new registry with only the
 	// API's own metrics.
 	Metrics Registry

@@ -16,10 +16,13 @@ import (
 	"time"
 
 	"github.com/vigil-edr/vigil/internal/alert"
+	"github.com/vigil-edr/vigil/internal/audit"
 	"github.com/vigil-edr/vigil/internal/authz"
+	"github.com/vigil-edr/vigil/internal/cases"
 	"github.com/vigil-edr/vigil/internal/event"
 	"github.com/vigil-edr/vigil/internal/eventstore"
 	"github.com/vigil-edr/vigil/internal/ruleset"
+	"github.com/vigil-edr/vigil/internal/store/sqlite"
 	"github.com/vigil-edr/vigil/internal/transport"
 )
 
@@ -78,6 +81,11 @@ type harness struct {
 	// the ones DELETE routes remove.
 	channelID, victimChannel, routeID, victimRoute int64
 	hookURL                                        string
+
+	cases   *cases.Service
+	casesDB *sqlite.DB // the cases store and audit log (the backend itself when it is SQLite)
+	caseID  int64
+	fileSum string // an uploaded file of caseID
 }
 
 func newHarness(t *testing.T, be backend, mutate ...func(*Options)) *harness {
@@ -148,8 +156,24 @@ func newHarness(t *testing.T, be backend, mutate ...func(*Options)) *harness {
 	h.ruleID = "7c1f3c2e-0000-4000-8000-000000000001"
 
 	ntf := h.seedNotify()
+	// Cases have no in-memory store: with the mem backend they live in a
+	// real SQLite file next to it (alerts and events still come from be).
+	if db, ok := be.(*sqlite.DB); ok {
+		h.casesDB = db
+	} else {
+		h.casesDB = openSQLite(t)
+	}
+	h.cases = cases.NewService(cases.Options{Store: h.casesDB, Alerts: be, Events: be,
+		Audit: audit.New(h.casesDB, nil), MaxFileBytes: 64 << 10})
+	c, err := h.cases.Create(ctx, cases.NewCase{Title: "seed case", AlertIDs: []int64{h.alertHigh}}, "seed")
+	must(t, err)
+	h.caseID = c.ID
+	fe, err := h.cases.UploadFile(ctx, c.ID, "seed.bin", strings.NewReader("seed file"), "", "seed")
+	must(t, err)
+	h.fileSum = fe.Ref
+
 	opts := Options{
-		Tokens: be, Alerts: alerts{be, h.proc}, Events: be, Hosts: be, Enrollment: be, Rules: rules, Notify: ntf,
+		Tokens: be, Alerts: alerts{be, h.proc}, Events: be, Hosts: be, Enrollment: be, Rules: rules, Notify: ntf, Cases: h.cases,
 		Ready: func() error { return nil },
 		AgentHandler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusTeapot)
@@ -177,7 +201,10 @@ func must(t *testing.T, err error) {
 func (h *harness) do(method, path, who string, body any) (int, []byte, http.Header) {
 	h.t.Helper()
 	var rd io.Reader
+	contentType := "application/json"
 	switch b := body.(type) {
+	case rawBody:
+		rd, contentType = bytes.NewReader(b.data), b.contentType
 	case nil:
 	case string:
 		rd = strings.NewReader(b)
@@ -190,8 +217,8 @@ func (h *harness) do(method, path, who string, body any) (int, []byte, http.Head
 	}
 	req, err := http.NewRequest(method, h.http.URL+path, rd)
 	must(h.t, err)
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if rd != nil && contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	switch {
 	case strings.HasPrefix(who, "raw:"):
@@ -209,6 +236,13 @@ func (h *harness) do(method, path, who string, body any) (int, []byte, http.Head
 	b, err := io.ReadAll(resp.Body)
 	must(h.t, err)
 	return resp.StatusCode, b, resp.Header
+}
+
+// rawBody is a request body sent as is, with its own media type ("" for
+// none).
+type rawBody struct {
+	contentType string
+	data        []byte
 }
 
 // get decodes a 200 JSON response into v.
@@ -233,6 +267,8 @@ func (h *harness) pathFor(rt route) string {
 	switch {
 	case strings.HasPrefix(rt.pattern, "/api/v1/alerts/"):
 		id = fmt.Sprint(h.alertHigh)
+	case strings.HasPrefix(rt.pattern, "/api/v1/cases/"):
+		id = fmt.Sprint(h.caseID)
 	case strings.HasPrefix(rt.pattern, "/api/v1/events/"):
 		id = fmt.Sprint(h.eventID)
 	case strings.HasPrefix(rt.pattern, "/api/v1/hosts/"):
@@ -256,7 +292,11 @@ func (h *harness) pathFor(rt route) string {
 			id = fmt.Sprint(h.victimRoute)
 		}
 	}
-	return strings.Replace(rt.pattern, "{id}", id, 1)
+	p := strings.Replace(strings.Replace(rt.pattern, "{id}", id, 1), "{sha256}", h.fileSum, 1)
+	if rt.pattern == "/api/v1/cases/{id}/files" {
+		p += "?name=sample.bin"
+	}
+	return p
 }
 
 // sampleBody is a valid request body for each route that takes one.
@@ -281,6 +321,18 @@ func (h *harness) sampleBody(rt route) any {
 		return map[string]any{"name": "soc hook", "kind": "webhook", "url": h.hookURL, "secret": "0123456789abcdef"}
 	case "/api/v1/notify/routes", "/api/v1/notify/routes/{id}":
 		return map[string]any{"name": "high to soc", "min_level": "high", "channels": []int64{h.channelID}}
+	case "/api/v1/cases":
+		return map[string]any{"title": "Whoami on h1", "alert_ids": []int64{h.alertHigh}}
+	case "/api/v1/cases/{id}":
+		return map[string]any{"assignee": "alice"}
+	case "/api/v1/cases/{id}/alerts":
+		return map[string]any{"alert_ids": []int64{h.alertLow}}
+	case "/api/v1/cases/{id}/comments":
+		return map[string]any{"text": "isolating h1"}
+	case "/api/v1/cases/{id}/evidence":
+		return map[string]any{"kind": "host", "ref": "h1"}
+	case "/api/v1/cases/{id}/files":
+		return rawBody{"application/octet-stream", []byte("sample evidence")}
 	}
 	h.t.Fatalf("no sample body for %s %s", rt.method, rt.pattern)
 	return nil
@@ -866,6 +918,7 @@ func TestNotConfigured(t *testing.T) {
 	be := newMemStore()
 	h := newHarness(t, be, func(o *Options) {
 		o.Alerts, o.Events, o.Hosts, o.Enrollment, o.Rules, o.AgentHandler, o.Notify = nil, nil, nil, nil, nil, nil, nil
+		o.Cases = nil
 	})
 	for _, rt := range h.srv.routes {
 		if rt.perm == authz.PermPublic || strings.Contains(rt.pattern, "tokens") && !strings.Contains(rt.pattern, "enrollment") ||
