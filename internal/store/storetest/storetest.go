@@ -10,6 +10,7 @@ import (
 	"github.com/vigil-edr/vigil/internal/authz"
 	"github.com/vigil-edr/vigil/internal/cases"
 	"github.com/vigil-edr/vigil/internal/eventstore"
+	"github.com/vigil-edr/vigil/internal/notify"
 	"github.com/vigil-edr/vigil/internal/ruleset"
 	"github.com/vigil-edr/vigil/internal/transport"
 )
@@ -22,6 +23,7 @@ type Backend interface {
 	authz.Store
 	ruleset.Store
 	cases.Store
+	notify.Store
 
 	// WaitIndexed waits until every event inserted before the call is
 	// found by full-text and field searches (a backend that indexes them
@@ -49,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		{"Authz", authzTests},
 		{"Ruleset", rulesetTests},
 		{"Cases", caseTests},
+		{"Notify", notifyTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
