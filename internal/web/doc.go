@@ -1,8 +1,9 @@
 // Package web serves Vigil's HTTP API: the REST API under /api/v1/, its
 // OpenAPI 3.1 document, the health checks /healthz and /readyz, Prometheus
 // metrics at /metrics, and it mounts the agent transport handler at /agent/.
-// The console (server-rendered HTML) will live here too; this package
-// currently writes no HTML at all.
+// The console (server-rendered HTML) will live here too; the only HTML it
+// writes so far is a case's incident report, rendered by package cases and
+// served under a CSP that lets nothing load or run.
 //
 // Only cmd/vigil imports web; agents must not.
 //
@@ -27,9 +28,11 @@
 //
 // # Untrusted input
 //
-// Request bodies are limited to 1 MiB and 8 levels of nesting, must be JSON
-// with Content-Type application/json, and are decoded with unknown fields
-// rejected. Query parameters are checked against each route's declared list
+// Request bodies are limited to 1 MiB and 8 levels of nesting, must be
+// valid UTF-8 JSON with Content-Type application/json, and are decoded with
+// unknown fields rejected. The one exception is a case file upload: raw
+// application/octet-stream bytes up to the cases service's limit, never
+// parsed, stored by SHA-256. Query parameters are checked against each route's declared list
 // (unknown or repeated parameters are rejected) and parsed strictly: limits
 // are ranges, times RFC 3339, states and levels from their enums. Every
 // response is JSON (except /metrics, in the Prometheus text format) with
