@@ -61,7 +61,7 @@ func (l *auditLog) actions() []string {
 // env is a Service over a real SQLite database holding seeded events and
 // alerts.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	db    *sqlite.DB
 	svc   *cases.Service
 	audit *auditLog
@@ -70,6 +70,7 @@ type env struct {
 	// alert ids: high on web-1 (two events), medium on db-1, low on web-1
 	high, medium, low int64
 	events            []int64
+	seq               uint64 // the last event sequence number used
 }
 
 var t0 = time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
@@ -81,7 +82,7 @@ func newEnv(t *testing.T, opts ...func(*cases.Options)) *env {
 
 // newEnvAt seeds the alerts and events relative to base, which is also the
 // service's clock until a test moves e.now.
-func newEnvAt(t *testing.T, base time.Time, opts ...func(*cases.Options)) *env {
+func newEnvAt(t testing.TB, base time.Time, opts ...func(*cases.Options)) *env {
 	t.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "vigil.db"), sqlite.Options{})
@@ -115,7 +116,8 @@ func (e *env) insertEvents(fields ...[]event.Field) []int64 {
 		for _, f := range fs {
 			ev.Add(f.Name, f.Value)
 		}
-		st = append(st, eventstore.Stored{AgentID: "agent-web-1", BootEpoch: 1, Seq: uint64(len(e.events) + i + 1), Host: "web-1", Event: ev})
+		e.seq++
+		st = append(st, eventstore.Stored{AgentID: "agent-web-1", BootEpoch: 1, Seq: e.seq, Host: "web-1", Event: ev})
 	}
 	ins, err := e.db.Insert(context.Background(), st)
 	must(e.t, err)
@@ -138,7 +140,7 @@ func (e *env) alert(title, level, host string, at time.Time, events []int64, tag
 	return a.ID
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
