@@ -64,7 +64,10 @@
 // can observe: marking a case under a regime records the awareness time
 // (now, or a time given); changing it later needs a reason, and the old and
 // new times, the actor and the reason go into the timeline and the audit
-// log. Sent times are recorded the same way.
+// log. Sent times are recorded the same way. Unmarking a regime (it was not
+// a breach after all) stops its clocks but keeps the recorded sent times: a
+// notification that was sent stays a fact, and shows again if the case is
+// marked once more (with a new awareness time).
 //
 // Counting: Regulation (EEC, Euratom) No 1182/71 (periods, dates and time
 // limits) would let an hour period start at the beginning of the next hour,
