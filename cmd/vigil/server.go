@@ -26,6 +26,7 @@ import (
 	"github.com/vigil-edr/vigil/internal/event"
 	"github.com/vigil-edr/vigil/internal/eventstore"
 	"github.com/vigil-edr/vigil/internal/ingest"
+	"github.com/vigil-edr/vigil/internal/inventory"
 	"github.com/vigil-edr/vigil/internal/notify"
 	"github.com/vigil-edr/vigil/internal/pipeline"
 	"github.com/vigil-edr/vigil/internal/pki"
@@ -218,6 +219,7 @@ func startServer(parent context.Context, cfg serverConfig) (*Server, error) {
 		w := pipeline.New(pipeline.Options{
 			Source: src, Decode: decodeBatch, Events: s.db, Alerts: s.alerts, Rules: s.rules,
 			Hosts: agentHosts{s.db}, Logger: log, OnAlert: s.onAlert,
+			AfterStore: (&inventory.Recorder{Store: s.db, Logger: log}).AfterStore,
 		})
 		s.workers = append(s.workers, w)
 		s.bg.Add(1)
@@ -249,7 +251,8 @@ func startServer(parent context.Context, cfg serverConfig) (*Server, error) {
 	api := web.New(web.Options{
 		Tokens: s.db, Alerts: alertsAPI{s.db, s.alerts}, Events: s.db, Hosts: s.db, Enrollment: s.db,
 		Rules: s.rules, Notify: s.notify, Metrics: reg, Ready: s.ready, AgentHandler: tr.Handler(), Logger: log,
-		Cases: caseSvc,
+		Cases:     caseSvc,
+		Inventory: s.db,
 	})
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

@@ -68,6 +68,10 @@ type Options struct {
 	Logger  *slog.Logger
 	// OnAlert, when set, is called after each alert occurrence is stored.
 	OnAlert func(f alert.Finding, at time.Time)
+	// AfterStore, when set, is called with a batch's events once they are
+	// stored, before detection. An error makes the bus deliver the batch
+	// again, so it must be idempotent (inventory.Recorder.AfterStore).
+	AfterStore func(ctx context.Context, evs []eventstore.Stored) error
 }
 
 // Stats counts what the worker did.
@@ -185,6 +189,11 @@ func (w *Worker) handle(ctx context.Context, set *ruleset.Set, m *sigma.Matcher,
 	res := <-done
 	if res.err != nil {
 		return fmt.Errorf("storing events: %w", res.err)
+	}
+	if w.opts.AfterStore != nil {
+		if err := w.opts.AfterStore(ctx, stored); err != nil {
+			return err
+		}
 	}
 	w.stats.events.Add(uint64(len(stored)))
 	scanned := make([]int64, 0, len(res.ins))

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vigil-edr/vigil/internal/authz"
+	"github.com/vigil-edr/vigil/internal/inventory"
 )
 
 // route is one entry of the route table: everything registration, the
@@ -159,6 +160,10 @@ func (s *Server) table() []route {
 			summary: "List enrolled hosts (agents)", resp: hostList{}},
 		{method: "GET", pattern: "/api/v1/hosts/{id}", perm: authz.PermHostsRead, handle: s.getHost,
 			summary: "Get one host by agent id", resp: hostJSON{}},
+		{method: "GET", pattern: "/api/v1/hosts/{id}/inventory", perm: authz.PermHostsRead, handle: s.getHostInventory,
+			summary: "Get a host's latest complete inventory: OS, packages, users, groups, listening ports, services, kernel modules",
+			resp:    inventory.Host{},
+			notes:   "Served from the last snapshot the agent completed (docs/inventory.md); snapshot_id is empty and the lists are empty until the first one."},
 		{method: "POST", pattern: "/api/v1/hosts/{id}/revoke", perm: authz.PermHostsAdmin, handle: s.revokeHost,
 			summary: "Revoke a host's agent certificate; it is refused within a minute", resp: hostJSON{}},
 

@@ -111,7 +111,7 @@ type Registry interface {
 }
 
 // Options configure a Server. Tokens is required; a nil Alerts, Events,
-// Hosts, Enrollment, Rules, Notify or Cases makes its routes answer 503
+// Hosts, Enrollment, Rules, Notify, Cases or Inventory makes its routes answer 503
 // "unavailable" (they still authenticate, so the route table stays the
 // whole surface).
 type Options struct {
@@ -123,6 +123,7 @@ type Options struct {
 	Rules      Rules
 	Notify     Notify
 	Cases      Cases
+	Inventory  Inventory
 	// Metrics is served at /metrics; nil means a new registry with only the
 	// API's own metrics.
 	Metrics Registry

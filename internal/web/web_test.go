@@ -173,7 +173,7 @@ func newHarness(t *testing.T, be backend, mutate ...func(*Options)) *harness {
 	h.fileSum = fe.Ref
 
 	opts := Options{
-		Tokens: be, Alerts: alerts{be, h.proc}, Events: be, Hosts: be, Enrollment: be, Rules: rules, Notify: ntf, Cases: h.cases,
+		Tokens: be, Alerts: alerts{be, h.proc}, Events: be, Hosts: be, Enrollment: be, Rules: rules, Notify: ntf, Cases: h.cases, Inventory: inventoryFor(be),
 		Ready: func() error { return nil },
 		AgentHandler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusTeapot)

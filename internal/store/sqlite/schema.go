@@ -399,6 +399,38 @@ CREATE VIRTUAL TABLE blocks_fts USING fts5(
 );
 UPDATE counters SET value = 0 WHERE name = 'fts_indexed';
 `,
+	// 8: host inventories: staged snapshot chunks, and the latest complete
+	// inventory per host.
+	`
+CREATE TABLE inventory_chunks (
+	agent_id    TEXT    NOT NULL,
+	snapshot_id TEXT    NOT NULL,
+	chunk_index INTEGER NOT NULL,
+	chunk_count INTEGER NOT NULL,
+	kind        TEXT    NOT NULL,
+	collected   INTEGER NOT NULL,
+	items       TEXT    NOT NULL,
+	received_at INTEGER NOT NULL,
+	PRIMARY KEY (agent_id, snapshot_id, chunk_index)
+) WITHOUT ROWID;
+CREATE INDEX inventory_chunks_received ON inventory_chunks(agent_id, received_at);
+
+CREATE TABLE inventory_hosts (
+	agent_id    TEXT PRIMARY KEY,
+	snapshot_id TEXT    NOT NULL,
+	collected   INTEGER NOT NULL,
+	updated_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE inventory_items (
+	agent_id TEXT NOT NULL,
+	kind     TEXT NOT NULL,
+	name     TEXT NOT NULL,
+	data     TEXT NOT NULL
+);
+CREATE INDEX inventory_items_host ON inventory_items(agent_id, kind, name);
+CREATE INDEX inventory_items_name ON inventory_items(kind, name);
+`,
 }
 
 // migrationFuncs run after the SQL of the migration with the same index, in
