@@ -24,7 +24,7 @@ func TestLocalAgentInventory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acfg.Sensors.Process, acfg.Sensors.AuthLog, acfg.Sensors.FIM = false, false, false
+	acfg.Sensors.Process, acfg.Sensors.AuthLog, acfg.Sensors.FIM, acfg.Sensors.Network = false, false, false, false
 	acfg.HealthEvery = time.Hour
 	id, err := agent.LoadIdentity(acfg.DataDir)
 	if err != nil {

@@ -59,7 +59,7 @@ func TestDiff(t *testing.T) {
 		{"a kind not collected is not compared", func(s *Snapshot) { s.Users = nil; delete(s.Have, KindUser) }, nil},
 	}
 	keyFields := map[string][]string{"package": {"PackageName", "PackageVersion"}, "user": {"TargetUser", "ChangedFields", "Uid"},
-		"group": {"Group", "AddedMembers"}, "listening": {"LocalPort"}, "service": {"ServiceName"}, "kernel": {"ModuleName"}, "os": {"KernelRelease"}}
+		"group": {"Group", "AddedMembers"}, "listening": {"SourcePort"}, "service": {"ServiceName"}, "kernel": {"ModuleName"}, "os": {"KernelRelease"}}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			cur := base

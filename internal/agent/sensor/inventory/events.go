@@ -367,8 +367,8 @@ func addGroup(ev *event.Event, g *Group) {
 
 func addPort(ev *event.Event, p *Port) {
 	ev.Add("Protocol", p.Protocol)
-	ev.Add("LocalIp", p.LocalIP)
-	ev.Add("LocalPort", strconv.Itoa(int(p.LocalPort)))
+	ev.Add("SourceIp", p.LocalIP)
+	ev.Add("SourcePort", strconv.Itoa(int(p.LocalPort)))
 	ev.Add("UserId", u32(p.UID))
 	if p.User != "" {
 		ev.Add("User", p.User)

@@ -209,12 +209,12 @@ func TestPortsAndModules(t *testing.T) {
 	}
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	self, _ := os.Executable()
-	opened := rec.waitFor(t, 3*time.Second, map[string]string{"category": "listening_port_change", "EventType": "listening_port_opened", "LocalPort": port})
-	if !matches(opened, map[string]string{"Protocol": "tcp", "LocalIp": "127.0.0.1", "ProcessId": strconv.Itoa(os.Getpid()), "Image": self, "Trigger": TriggerScan}) {
+	opened := rec.waitFor(t, 3*time.Second, map[string]string{"category": "listening_port_change", "EventType": "listening_port_opened", "SourcePort": port})
+	if !matches(opened, map[string]string{"Protocol": "tcp", "SourceIp": "127.0.0.1", "ProcessId": strconv.Itoa(os.Getpid()), "Image": self, "Trigger": TriggerScan}) {
 		t.Errorf("listening_port_opened %+v", opened.Fields)
 	}
 	ln.Close()
-	rec.waitFor(t, 3*time.Second, map[string]string{"EventType": "listening_port_closed", "LocalPort": port})
+	rec.waitFor(t, 3*time.Second, map[string]string{"EventType": "listening_port_closed", "SourcePort": port})
 
 	udp, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -222,7 +222,7 @@ func TestPortsAndModules(t *testing.T) {
 	}
 	defer udp.Close()
 	uport := strconv.Itoa(udp.LocalAddr().(*net.UDPAddr).Port)
-	rec.waitFor(t, 3*time.Second, map[string]string{"EventType": "listening_port_opened", "Protocol": "udp", "LocalPort": uport, "ProcessId": strconv.Itoa(os.Getpid())})
+	rec.waitFor(t, 3*time.Second, map[string]string{"EventType": "listening_port_opened", "Protocol": "udp", "SourcePort": uport, "ProcessId": strconv.Itoa(os.Getpid())})
 
 	appendTo(t, mods, "vigil_test_mod 16384 0 - Live 0x0000000000000000 (OE)\n")
 	rec.waitFor(t, 3*time.Second, map[string]string{"category": "kernel_module_change", "EventType": "kernel_module_loaded", "ModuleName": "vigil_test_mod", "ModuleTaint": "OE"})
