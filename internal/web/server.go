@@ -111,9 +111,9 @@ type Registry interface {
 }
 
 // Options configure a Server. Tokens is required; a nil Alerts, Events,
-// Hosts, Enrollment, Rules, Notify, Cases or Inventory makes its routes answer 503
-// "unavailable" (they still authenticate, so the route table stays the
-// whole surface).
+// Hosts, Enrollment, Rules, Notify, Cases or Inventory makes its routes
+// answer 503 "unavailable" (they still authenticate, so the route table
+// stays the whole surface).
 type Options struct {
 	Tokens     authz.Store // API tokens: authentication and /api/v1/tokens
 	Alerts     Alerts
