@@ -13,7 +13,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/vigil-edr/vigil/internal/alert"
-	"github.com/vigil-edr/vigil/internal/event"
 )
 
 // hostile are attacker strings aimed at each format.
@@ -41,7 +40,7 @@ func FuzzFormats(f *testing.F) {
 			m := &Message{Event: ev, Route: value, EscalatedAfterSeconds: 900, Alert: AlertInfo{
 				ID: 7, RuleID: title, RuleTitle: title, Level: value, Tags: []string{value, title}, Host: host,
 				State: alert.State(value), Count: 2, FirstSeen: time.Unix(1700000000, 0),
-				Fields: []event.Field{{Name: value, Value: title}, {Name: "CommandLine", Value: value}},
+				Fields: []Field{{Name: value, Value: title}, {Name: "CommandLine", Value: value}},
 			}}
 			if ev == EventState {
 				m.Change = &StateChange{From: alert.StateNew, To: alert.State(value), By: host}
@@ -58,7 +57,7 @@ func FuzzFormats(f *testing.F) {
 func TestFormatsHostile(t *testing.T) {
 	for _, h := range hostile {
 		m := &Message{Event: EventCreated, Alert: AlertInfo{ID: 1, RuleTitle: h, Host: h, Level: "high",
-			Fields: []event.Field{{Name: h, Value: h}}}}
+			Fields: []Field{{Name: h, Value: h}}}}
 		checkSlack(t, m)
 		checkMarkdown(t, m)
 		checkEmail(t, m)
@@ -296,5 +295,37 @@ func TestClean(t *testing.T) {
 		if got := clean(c.in, max); got != c.want {
 			t.Errorf("clean(%q) = %q, want %q", c.in, got, c.want)
 		}
+	}
+}
+
+// BenchmarkRender renders one alert in every format.
+func BenchmarkRender(b *testing.B) {
+	m := &Message{Event: EventCreated, Route: "web servers", Alert: AlertInfo{
+		ID: 42, RuleID: "7c8d9e0f-1a2b-4c3d-8e4f-6a7b8c9d0e17", RuleTitle: "Discovery commands run by a web server account <x>",
+		Level: "high", Tags: []string{"attack.discovery", "attack.t1033"}, Host: "web-07.corp.example",
+		State: alert.StateNew, Count: 3, FirstSeen: time.Unix(1700000000, 0),
+		Fields: []Field{{Name: "Image", Value: "/usr/bin/whoami"}, {Name: "CommandLine", Value: "whoami && id && uname -a"}, {Name: "User", Value: "www-data"}},
+	}}
+	c := &Channel{Kind: KindEmail, From: "vigil@example.org", To: []string{"soc@example.org"}}
+	d := &Delivery{ID: 1, Message: *m}
+	now := time.Unix(1700000000, 0)
+	for _, f := range []struct {
+		name string
+		fn   func() ([]byte, error)
+	}{
+		{"webhook", func() ([]byte, error) { return renderWebhook(d, now) }},
+		{"slack", func() ([]byte, error) { return renderSlack(m) }},
+		{"teams", func() ([]byte, error) { return renderTeams(m) }},
+		{"mattermost", func() ([]byte, error) { return renderMattermost(m) }},
+		{"email", func() ([]byte, error) { return renderEmail(c, d, now) }},
+	} {
+		b.Run(f.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := f.fn(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/vigil-edr/vigil/internal/alert"
-	"github.com/vigil-edr/vigil/internal/event"
 )
 
 // Kind is a channel type.
@@ -142,18 +141,24 @@ type Message struct {
 
 // AlertInfo is the alert as a notification shows it.
 type AlertInfo struct {
-	ID        int64         `json:"id"`
-	RuleID    string        `json:"rule_id"`
-	RuleTitle string        `json:"rule_title"`
-	Level     string        `json:"level"`
-	Tags      []string      `json:"tags"`
-	Host      string        `json:"host"`
-	AgentID   string        `json:"agent_id"`
-	State     alert.State   `json:"state"`
-	Count     int           `json:"count"`
-	FirstSeen time.Time     `json:"first_seen"`
-	LastSeen  time.Time     `json:"last_seen"`
-	Fields    []event.Field `json:"fields"` // the matched fields, at most MaxFields
+	ID        int64       `json:"id"`
+	RuleID    string      `json:"rule_id"`
+	RuleTitle string      `json:"rule_title"`
+	Level     string      `json:"level"`
+	Tags      []string    `json:"tags"`
+	Host      string      `json:"host"`
+	AgentID   string      `json:"agent_id"`
+	State     alert.State `json:"state"`
+	Count     int         `json:"count"`
+	FirstSeen time.Time   `json:"first_seen"`
+	LastSeen  time.Time   `json:"last_seen"`
+	Fields    []Field     `json:"fields"` // the matched fields, at most MaxFields
+}
+
+// Field is one matched event field.
+type Field struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
 }
 
 // StateChange is an alert's move from one state to another.
@@ -167,9 +172,12 @@ type StateChange struct {
 const MaxFields = 16
 
 func alertInfo(a *alert.Alert) AlertInfo {
-	fields := a.Fields
-	if len(fields) > MaxFields {
-		fields = fields[:MaxFields]
+	fields := []Field{}
+	for i, f := range a.Fields {
+		if i == MaxFields {
+			break
+		}
+		fields = append(fields, Field{Name: f.Name, Value: f.Value})
 	}
 	tags := a.Tags
 	if tags == nil {

@@ -397,8 +397,17 @@ func (d *DB) ClaimDeliveries(ctx context.Context, now time.Time, lease time.Dura
 		if err != nil {
 			return err
 		}
+		var unreadable []int64
 		for rows.Next() {
 			dl, err := scanDelivery(rows)
+			var se *json.SyntaxError
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &se) || errors.As(err, &te) {
+				// A message that cannot be read can never be sent; failing it
+				// keeps it from blocking every claim after it.
+				unreadable = append(unreadable, dl.ID)
+				continue
+			}
 			if err != nil {
 				rows.Close()
 				return err
@@ -408,6 +417,12 @@ func (d *DB) ClaimDeliveries(ctx context.Context, now time.Time, lease time.Dura
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
+		}
+		for _, id := range unreadable {
+			if _, err := tx.ExecContext(ctx, `UPDATE notify_outbox SET state = 'failed', done_at = ?,
+				last_error = 'the stored message is unreadable' WHERE id = ?`, ts(now), id); err != nil {
+				return err
+			}
 		}
 		for _, dl := range out {
 			if _, err := tx.ExecContext(ctx, `UPDATE notify_outbox SET next_at = ? WHERE id = ?`, ts(now.Add(lease)), dl.ID); err != nil {
