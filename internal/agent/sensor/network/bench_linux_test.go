@@ -36,7 +36,7 @@ func BenchmarkRecord(b *testing.B) {
 		if err := decodeRecord(raw, &r); err != nil {
 			b.Fatal(err)
 		}
-		fill(&ev, clk.wall(r.Mono), &r, procs.lookup(&r))
+		fill(&ev, clk.wall(r.Mono), &r, procs.lookup(&r), "")
 	}
 }
 

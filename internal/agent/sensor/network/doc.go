@@ -56,6 +56,7 @@
 //	                   (accept, receive); absent for listens
 //	SourceIp, SourcePort, SourceIsIpv6
 //	DestinationIp, DestinationPort, DestinationIsIpv6
+//	DestinationHostname  outbound only, when the address was resolved (below)
 //	Repeats            UDP only: datagrams folded into this event (below)
 //	ReportTime         listening_socket only: the report the entry belongs to
 //
@@ -64,8 +65,17 @@
 // report entries have only Source (the local address). IPv4-mapped IPv6
 // addresses are reported as IPv4 (SourceIsIpv6 "false"). An unconnected UDP
 // socket bound to the wildcard reports SourceIp 0.0.0.0 (or ::).
-// DestinationHostname is not set: the sensor does not see name resolution
-// yet. Values are valid UTF-8 (invalid bytes become U+FFFD).
+// Values are valid UTF-8 (invalid bytes become U+FFFD).
+//
+// DestinationHostname (outbound events, eBPF only) is the name the
+// destination address was last resolved from on this host: every UDP
+// datagram received from port 53 by recvfrom or recvmsg (glibc's resolver,
+// systemd-resolved's upstream queries, most stub resolvers) is copied (512
+// bytes) to the sensor, which keeps the question's name for each A and
+// AAAA answer for the answer's TTL, at least 2 minutes and at most a day
+// (4,096 addresses). Not seen: DNS over TCP, TLS or HTTPS, and answers read
+// with read(2) on a connected socket (Go's own resolver). An address shared
+// by several names carries the one resolved last.
 //
 // The listening report is sent at start and every Options.ReportEvery (10
 // minutes): one listening_socket event per TCP socket in LISTEN and per
@@ -86,7 +96,7 @@
 // # Bounds and drops
 //
 // The kernel programs write into one ring buffer (Options.RingBytes, 1 MiB,
-// about 1,700 records); a record that does not fit is dropped and counted
+// about 1,700 connection records; DNS answers are 520-byte records); a record that does not fit is dropped and counted
 // per CPU, and the sum is Status.Dropped. The kernel maps are bounded and
 // evict the least recently used entry: 8,192 syscalls in flight, 8,192
 // exec paths, 16,384 UDP peers. The process cache (Options.ProcCache) is

@@ -1,8 +1,12 @@
 package network
 
 import (
+	"bytes"
 	"encoding/binary"
+	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -95,7 +99,7 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 		var ev event.Event
 		p := &proc{image: validUTF8(string(r.Exe)), cmdline: argv(r.Args)}
-		fill(&ev, time.Unix(0, 0), &r, p)
+		fill(&ev, time.Unix(0, 0), &r, p, "example.org")
 		for _, fl := range ev.Fields {
 			if !utf8.ValidString(fl.Value) {
 				t.Fatalf("%s: invalid UTF-8 %q", fl.Name, fl.Value)
@@ -177,5 +181,97 @@ func TestParseDiag(t *testing.T) {
 		if _, err := parseDiag(b, protoTCP, func(*sock) {}); err == nil {
 			t.Errorf("%s: no error", name)
 		}
+	}
+}
+
+// dnsAnswer builds a DNS response for name with one A or AAAA record per
+// address, each pointing back at the question's name (compression).
+func dnsAnswer(id uint16, name string, ttl uint32, addrs ...netip.Addr) []byte {
+	be := binary.BigEndian
+	b := be.AppendUint16(nil, id)
+	b = be.AppendUint16(b, 0x8180) // response, recursion desired and available, no error
+	b = be.AppendUint16(b, 1)
+	b = be.AppendUint16(b, uint16(len(addrs)))
+	b = be.AppendUint32(b, 0)
+	for _, l := range strings.Split(name, ".") {
+		b = append(b, byte(len(l)))
+		b = append(b, l...)
+	}
+	b = append(b, 0)
+	b = be.AppendUint16(b, 1) // QTYPE A
+	b = be.AppendUint16(b, 1) // QCLASS IN
+	for _, a := range addrs {
+		b = be.AppendUint16(b, 0xc00c)
+		typ := uint16(1)
+		if a.Is6() {
+			typ = 28
+		}
+		b = be.AppendUint16(b, typ)
+		b = be.AppendUint16(b, 1)
+		b = be.AppendUint32(b, ttl)
+		b = be.AppendUint16(b, uint16(a.BitLen()/8))
+		b = append(b, a.AsSlice()...)
+	}
+	return b
+}
+
+// FuzzParseDNS: no message crashes parseDNS, and every name it reports is
+// lower-case printable ASCII of at most 255 bytes. Seeds:
+// testdata/fuzz/FuzzParseDNS.
+func FuzzParseDNS(f *testing.F) {
+	f.Add(dnsAnswer(7, "Tunnel.US.ngrok.com", 60, netip.MustParseAddr("203.0.113.7"), netip.MustParseAddr("2001:db8::7")))
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		parseDNS(msg, func(name string, a netip.Addr, _ uint32) {
+			if len(name) == 0 || len(name) > 255 || strings.ToLower(name) != name || !a.IsValid() {
+				t.Fatalf("name %q addr %v", name, a)
+			}
+			for _, c := range []byte(name) {
+				if c <= ' ' || c > '~' {
+					t.Fatalf("name %q", name)
+				}
+			}
+		})
+	})
+}
+
+// TestParseDNS: answers of a compressed response; what is refused.
+func TestParseDNS(t *testing.T) {
+	msg := dnsAnswer(7, "Tunnel.US.ngrok.com", 60, netip.MustParseAddr("203.0.113.7"), netip.MustParseAddr("2001:db8::7"))
+	var got []string
+	if err := parseDNS(msg, func(n string, a netip.Addr, ttl uint32) { got = append(got, fmt.Sprint(n, " ", a, " ", ttl)) }); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"tunnel.us.ngrok.com 203.0.113.7 60", "tunnel.us.ngrok.com 2001:db8::7 60"}; !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	loop := bytes.Clone(msg)
+	loop[12] = 0xc0 // the question's name points at itself
+	loop[13] = 12
+	query := bytes.Clone(msg)
+	query[2] = 0x01 // QR clear: a query, not an answer
+	for name, m := range map[string][]byte{"short": msg[:11], "self pointer": loop, "truncated question": msg[:20]} {
+		if err := parseDNS(m, func(string, netip.Addr, uint32) { t.Errorf("%s: answer reported", name) }); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+	parseDNS(query, func(string, netip.Addr, uint32) { t.Error("a query's records reported") })
+	parseDNS(msg[:len(msg)-3], func(n string, a netip.Addr, _ uint32) {
+		if a.Is6() {
+			t.Error("truncated AAAA record reported")
+		}
+	})
+
+	h := newHosts(2)
+	now := time.Now()
+	h.learn(now, msg)
+	if n := h.name(now, netip.MustParseAddr("203.0.113.7")); n != "tunnel.us.ngrok.com" {
+		t.Errorf("hosts: %q", n)
+	}
+	if n := h.name(now.Add(minHostTTL+time.Second), netip.MustParseAddr("203.0.113.7")); n != "" {
+		t.Errorf("hosts after expiry: %q", n)
+	}
+	h.learn(now, dnsAnswer(8, "other.example", 60, netip.MustParseAddr("198.51.100.1")))
+	if len(h.m) > 2 {
+		t.Errorf("hosts holds %d entries, bound 2", len(h.m))
 	}
 }

@@ -7,4 +7,4 @@ package network
 //
 //	go generate ./internal/agent/sensor/network/
 //
-//go:generate go run github.com/cilium/ebpf/cmd/bpf2go@v0.22.0 -tags linux -target bpfel,bpfeb -type event network bpf/network.bpf.c -- -O2 -g -Wall -Werror -I/usr/include
+//go:generate go run github.com/cilium/ebpf/cmd/bpf2go@v0.22.0 -tags linux -target bpfel,bpfeb -type event -type dns_msg network bpf/network.bpf.c -- -O2 -g -Wall -Werror -I/usr/include

@@ -30,6 +30,14 @@ type networkDedupVal struct {
 	_      [4]byte
 }
 
+type networkDnsMsg struct {
+	_    structs.HostLayout
+	Kind uint16
+	Len  uint16
+	Pad  uint32
+	Data [512]uint8
+}
+
 type networkEvent struct {
 	_         structs.HostLayout
 	TsNs      uint64
@@ -63,6 +71,7 @@ type networkExe struct {
 type networkPending struct {
 	_      structs.HostLayout
 	Uaddr  uint64
+	Buf    uint64
 	Fd     int32
 	Kind   uint16
 	Msghdr uint16
@@ -95,6 +104,7 @@ const (
 	networkProgExitSendto    = "exit_sendto"
 	networkProgSchedExec     = "sched_exec"
 	networkVarDedupWindowNs  = "dedup_window_ns"
+	networkVarUnusedDns      = "unused_dns"
 	networkVarUnusedEvent    = "unused_event"
 	networkVarWakeupBytes    = "wakeup_bytes"
 )
@@ -176,6 +186,7 @@ type networkMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type networkVariableSpecs struct {
 	DedupWindowNs *ebpf.VariableSpec `ebpf:"dedup_window_ns"`
+	UnusedDns     *ebpf.VariableSpec `ebpf:"unused_dns"`
 	UnusedEvent   *ebpf.VariableSpec `ebpf:"unused_event"`
 	WakeupBytes   *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
@@ -222,6 +233,7 @@ func (m *networkMaps) Close() error {
 // It can be passed to loadNetworkObjects or ebpf.CollectionSpec.LoadAndAssign.
 type networkVariables struct {
 	DedupWindowNs *ebpf.Variable `ebpf:"dedup_window_ns"`
+	UnusedDns     *ebpf.Variable `ebpf:"unused_dns"`
 	UnusedEvent   *ebpf.Variable `ebpf:"unused_event"`
 	WakeupBytes   *ebpf.Variable `ebpf:"wakeup_bytes"`
 }

@@ -4,6 +4,7 @@ package network
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -79,6 +80,7 @@ func (s *Sensor) runProbe(ctx context.Context, p *probe, diag *diagSock, out fun
 		r     record
 		ev    event.Event
 		procs = newProcs(s.opts.ProcCache)
+		names = newHosts(4096)
 	)
 	clk.sync()
 	nextReport := time.Now()
@@ -105,11 +107,18 @@ func (s *Sensor) runProbe(ctx context.Context, p *probe, diag *diagSock, out fun
 			}
 			return fmt.Errorf("ring buffer: %w", err)
 		}
+		if len(rec.RawSample) == dnsRecordSize {
+			if n := int(binary.NativeEndian.Uint16(rec.RawSample[2:])); n <= dnsRecordSize-8 {
+				names.learn(time.Now(), rec.RawSample[8:8+n])
+			}
+			continue
+		}
 		if err := decodeRecord(rec.RawSample, &r); err != nil {
 			s.opts.Logger.Debug("network sensor: bad record", "err", err)
 			continue
 		}
-		fill(&ev, clk.wall(r.Mono), &r, procs.lookup(&r))
+		t := clk.wall(r.Mono)
+		fill(&ev, t, &r, procs.lookup(&r), names.name(t, r.Remote.Addr()))
 		s.events.Add(1)
 		out(&ev)
 	}
@@ -263,7 +272,7 @@ func (s *Sensor) poll(d *diagSock, procs *procs, seen map[uint64]bool, first boo
 		if r.PPID != 0 {
 			p.parentImage = procs.readlink(fmt.Sprintf("/proc/%d/exe", r.PPID))
 		}
-		fill(ev, now, &r, p)
+		fill(ev, now, &r, p, "")
 		s.events.Add(1)
 		out(ev)
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -412,5 +413,61 @@ func TestRecordLayout(t *testing.T) {
 		if got[k] != w {
 			t.Errorf("%s at %d, decodeRecord assumes %d", k, got[k], w)
 		}
+	}
+}
+
+// TestDNSHostname: this process asks a DNS server the test runs on port 53
+// (a loopback address) for two names, reading one answer with recvfrom and
+// one with recvmsg, then connects to the addresses: the connect events
+// carry the names as DestinationHostname.
+func TestDNSHostname(t *testing.T) {
+	requireRoot(t)
+	var dns net.PacketConn
+	for _, a := range []string{"127.0.0.53:53", "127.0.0.1:53", "127.83.0.1:53"} {
+		var err error
+		if dns, err = net.ListenPacket("udp4", a); err == nil {
+			break
+		}
+	}
+	if dns == nil {
+		t.Skip("no loopback address with UDP port 53 free: DestinationHostname NOT TESTED")
+	}
+	defer dns.Close()
+	_, c := start(t, Options{ReportEvery: time.Hour})
+	cli, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	names := map[string]string{"c2.recvfrom.vigil-test.example": "127.0.0.9", "c2.recvmsg.vigil-test.example": "127.0.0.10"}
+	buf := make([]byte, 512)
+	for name, ip := range names {
+		if _, err := dns.WriteTo(dnsAnswer(1, name, 30, netip.MustParseAddr(ip)), cli.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+		cli.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if strings.Contains(name, "recvmsg") {
+			_, _, _, _, err = cli.ReadMsgUDP(buf, nil)
+		} else {
+			_, _, err = cli.ReadFrom(buf)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// No wait: the answers' records precede the connects' in the ring.
+	for name, ip := range names {
+		ln, err := net.Listen("tcp4", ip+":0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		conn, err := net.Dial("tcp4", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.Close()
+		c.await(t, 5*time.Second, want{"EventType": "connect", "DestinationIp": ip, "DestinationPort": port(ln.Addr()),
+			"DestinationHostname": name, "ProcessId": strconv.Itoa(os.Getpid())})
 	}
 }

@@ -157,8 +157,9 @@ func protoName(p uint16) string {
 // fill writes r as a Sigma event into ev (reset first). Outbound
 // (Initiated "true"): Source is the local end, Destination the peer.
 // Inbound ("false"): Source is the peer that initiated, Destination the
-// local end, as Sysmon reports event 3.
-func fill(ev *event.Event, t time.Time, r *record, p *proc) {
+// local end, as Sysmon reports event 3. host is the name the destination
+// was resolved from, "" when unknown.
+func fill(ev *event.Event, t time.Time, r *record, p *proc, host string) {
 	ev.Reset()
 	ev.Time = t
 	ev.Product = "linux"
@@ -196,6 +197,9 @@ func fill(ev *event.Event, t time.Time, r *record, p *proc) {
 	}
 	addEnd(ev, "Source", src)
 	addEnd(ev, "Destination", dst)
+	if host != "" && initiated == "true" {
+		ev.Add("DestinationHostname", host)
+	}
 	if r.Repeats > 0 {
 		ev.Add("Repeats", strconv.FormatUint(uint64(r.Repeats), 10))
 	}

@@ -113,9 +113,16 @@ struct sockaddr_in6 {
 	__u8 sin6_addr[16];
 };
 
+struct iovec {
+	void *iov_base;
+	__u64 iov_len;
+};
+
 struct user_msghdr {
 	void *msg_name;
 	int msg_namelen;
+	struct iovec *msg_iov;
+	__u64 msg_iovlen;
 };
 
 #endif

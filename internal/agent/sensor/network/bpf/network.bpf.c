@@ -22,6 +22,10 @@
  * process that has exited before user space reads it still names the image;
  * the command line is copied from the process's own memory at syscall time.
  *
+ * A datagram received from port 53 (a DNS answer) is also copied, up to
+ * 512 bytes, as a struct dns_msg record, so user space can name the
+ * addresses the process resolved.
+ *
  * UDP repeats are folded here, before they cost a ring-buffer record: see
  * `dedup` below. Records the ring buffer cannot take are counted in `drops`.
  */
@@ -45,6 +49,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define KIND_SEND 3
 #define KIND_RECV 4
 #define KIND_LISTEN 5
+#define KIND_DNS 6 /* struct dns_msg, not struct event */
 
 #define PATH_LEN 256
 #define ARGS_LEN 256
@@ -77,8 +82,20 @@ struct event {
 	char args[ARGS_LEN]; /* argv, NUL-separated, as much as fits */
 };
 
-/* Forces bpf2go to emit the Go type. */
+#define DNS_LEN 512
+
+/* A DNS answer received by a UDP socket (from port 53): the other record
+ * type in the ring buffer, told apart from struct event by its size. */
+struct dns_msg {
+	__u16 kind; /* KIND_DNS */
+	__u16 len;  /* bytes of data used */
+	__u32 pad;
+	__u8 data[DNS_LEN];
+};
+
+/* Forces bpf2go to emit the Go types. */
 const struct event *unused_event __attribute__((unused));
+const struct dns_msg *unused_dns __attribute__((unused));
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -94,6 +111,7 @@ struct {
 
 struct pending {
 	__u64 uaddr; /* user sockaddr (or user_msghdr for recvmsg) */
+	__u64 buf;   /* recvfrom: the data buffer (for DNS answers) */
 	__s32 fd;
 	__u16 kind;
 	__u16 msghdr; /* uaddr is a user_msghdr whose msg_name is read at exit */
@@ -328,11 +346,50 @@ static __always_inline void count_drop(void)
 		__sync_fetch_and_add(n, 1);
 }
 
-static __always_inline void remember(int kind, __u64 fd, __u64 uaddr, int msghdr)
+static __always_inline void remember_buf(int kind, __u64 fd, __u64 uaddr, int msghdr, __u64 buf)
 {
-	struct pending p = {.uaddr = uaddr, .fd = (__s32)fd, .kind = kind, .msghdr = msghdr};
+	struct pending p = {.uaddr = uaddr, .buf = buf, .fd = (__s32)fd, .kind = kind, .msghdr = msghdr};
 	__u64 id = bpf_get_current_pid_tgid();
 	bpf_map_update_elem(&pending, &id, &p, BPF_ANY);
+}
+
+static __always_inline void remember(int kind, __u64 fd, __u64 uaddr, int msghdr)
+{
+	remember_buf(kind, fd, uaddr, msghdr, 0);
+}
+
+/* dns_copy sends the first DNS_LEN bytes of a datagram received from port
+ * 53 (a DNS answer) as a struct dns_msg record, so user space can name the
+ * addresses it resolves (DestinationHostname). */
+static __always_inline void dns_copy(struct pending *p, __s64 len)
+{
+	__u64 buf = p->buf;
+	if (p->msghdr) {
+		struct user_msghdr m = {};
+		struct iovec iov = {};
+		if (bpf_probe_read_user(&m, sizeof(m), (void *)p->uaddr) || !m.msg_iov || !m.msg_iovlen ||
+		    bpf_probe_read_user(&iov, sizeof(iov), m.msg_iov))
+			return;
+		buf = (__u64)iov.iov_base;
+		if ((__u64)len > iov.iov_len)
+			len = iov.iov_len;
+	}
+	if (!buf || len < 12)
+		return;
+	struct dns_msg *d = bpf_ringbuf_reserve(&events, sizeof(*d), 0);
+	if (!d) {
+		count_drop();
+		return;
+	}
+	__u32 n = len > DNS_LEN ? DNS_LEN : (__u32)len;
+	n &= DNS_LEN * 2 - 1; /* bounds for the verifier; n <= DNS_LEN already */
+	if (n > DNS_LEN || bpf_probe_read_user(d->data, n, (void *)buf)) {
+		bpf_ringbuf_discard(d, 0);
+		return;
+	}
+	d->len = n;
+	d->kind = KIND_DNS;
+	bpf_ringbuf_submit(d, BPF_RB_NO_WAKEUP);
 }
 
 /* finish handles the exit of every remembered syscall. */
@@ -378,6 +435,8 @@ static __always_inline int finish(struct sys_exit_ctx *ctx, int kind)
 		}
 		if (read_peer(uaddr, &pfam, paddr, &pport))
 			return 0;
+		if (kind == KIND_RECV && pport == 53)
+			dns_copy(&p, ret);
 		if (family == AF_INET6 && pfam == AF_INET) {
 			/* A dual-stack socket given an IPv4 address: keep the record
 			 * in the socket's family (the local end is IPv6-shaped), with
@@ -506,7 +565,7 @@ int enter_recvfrom(struct sys_enter_ctx *ctx)
 {
 	if (!ctx->args[4] || !is_udp((int)ctx->args[0]))
 		return 0;
-	remember(KIND_RECV, ctx->args[0], ctx->args[4], 0);
+	remember_buf(KIND_RECV, ctx->args[0], ctx->args[4], 0, ctx->args[1]);
 	return 0;
 }
 
