@@ -49,7 +49,9 @@ func TestKillNineKeepsAcknowledged(t *testing.T) {
 	}
 	token := strings.TrimSpace(string(out))
 
-	var adminToken string
+	// The first start prints the console admin's password and then, after
+	// its heading, the admin API token: take the line after the heading.
+	tokenc := make(chan string, 1)
 	start := func(first bool) *exec.Cmd {
 		cmd := exec.Command(bin, "server", "--data", data, "--listen", addr, "--rules", rules)
 		stdout, _ := cmd.StdoutPipe()
@@ -59,16 +61,26 @@ func TestKillNineKeepsAcknowledged(t *testing.T) {
 		}
 		go func() {
 			sc := bufio.NewScanner(stdout)
+			next := false
 			for sc.Scan() {
-				if l := strings.TrimSpace(sc.Text()); first && adminToken == "" && !strings.Contains(l, " ") && l != "" {
-					adminToken = l
+				l := strings.TrimSpace(sc.Text())
+				if first && next && l != "" {
+					tokenc <- l
+					first = false
 				}
+				next = strings.Contains(l, "admin API token")
 			}
 		}()
 		waitHealthy(t, data, addr)
 		return cmd
 	}
 	srv := start(true)
+	var adminToken string
+	select {
+	case adminToken = <-tokenc:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first start printed no admin API token")
+	}
 	defer func() { srv.Process.Kill(); srv.Wait() }()
 
 	pool := x509.NewCertPool()
@@ -219,5 +231,5 @@ func waitDrained(t *testing.T, addr, token string, pool *x509.CertPool) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatal("the bus did not drain")
+	t.Fatal("the bus did not drain (or /metrics refused the admin token)")
 }
