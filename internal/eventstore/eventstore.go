@@ -70,7 +70,13 @@ type Retention struct {
 
 // Store stores, searches and expires events.
 type Store interface {
+	// Insert stores new events; it need not reach the disk before it
+	// returns (MarkScanned does).
 	Insert(ctx context.Context, evs []Stored) ([]Inserted, error)
+	// MarkScanned records that detection finished for the events. When it
+	// returns, this and every earlier write (the events' Insert included)
+	// are durable: the detection worker acknowledges the bus after it, and
+	// the bus then forgets the batch.
 	MarkScanned(ctx context.Context, ids []int64) error
 	Search(ctx context.Context, q Query) ([]Record, error)
 	Get(ctx context.Context, id int64) (Record, error)

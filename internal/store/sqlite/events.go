@@ -439,14 +439,17 @@ func addCounters(ctx context.Context, st *sql.Stmt, count, bytes, nextID int64) 
 
 // MarkScanned records that detection finished for the events. Unknown ids are
 // ignored. Runs of consecutive ids (a whole batch, usually) are cleared by
-// range.
+// range. It commits with synchronous=FULL: the WAL is one file written in
+// order, so its fsync also puts the batch's Insert (committed with NORMAL)
+// on disk before the detection worker acknowledges the bus. One fsync per
+// handled batch group instead of one per write.
 func (d *DB) MarkScanned(ctx context.Context, ids []int64) error {
 	if len(ids) == 0 {
 		return nil
 	}
 	sorted := slices.Clone(ids)
 	slices.Sort(sorted)
-	err := d.writeTx(ctx, false, func(tx *sql.Tx) error {
+	err := d.writeTx(ctx, true, func(tx *sql.Tx) error {
 		for i := 0; i < len(sorted); {
 			j := i + 1
 			for j < len(sorted) && sorted[j] <= sorted[j-1]+1 {
