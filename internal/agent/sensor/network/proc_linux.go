@@ -3,14 +3,14 @@
 package network
 
 import (
-	"bufio"
 	"bytes"
 	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vigil-edr/vigil/internal/agent/usernames"
 )
 
 // procKey names one process for its whole life: a pid is reused, a pid
@@ -28,13 +28,13 @@ type procs struct {
 	max     int
 	byKey   map[procKey]*proc
 	parents map[uint32]string // ppid -> image, same bound
-	users   users
+	users   *usernames.Cache
 	buf     []byte
 }
 
 func newProcs(max int) *procs {
 	return &procs{max: max, byKey: map[procKey]*proc{}, parents: map[uint32]string{},
-		users: users{path: "/etc/passwd"}, buf: make([]byte, 4096)}
+		users: usernames.New("/etc/passwd"), buf: make([]byte, 4096)}
 }
 
 // lookup returns the process of r. The kernel's view (the exec'd path and
@@ -50,7 +50,7 @@ func (c *procs) lookup(r *record) *proc {
 		clear(c.parents)
 	}
 	p := &proc{uid: strconv.FormatUint(uint64(r.UID), 10)}
-	p.user = c.users.name(p.uid)
+	p.user = c.users.Name(p.uid)
 	pidDir := "/proc/" + strconv.FormatUint(uint64(r.PID), 10)
 	p.image = c.readlink(pidDir + "/exe")
 	if p.image == "" {
@@ -84,7 +84,7 @@ func (c *procs) lookup(r *record) *proc {
 // and the listening report, which have no start time from the kernel).
 func (c *procs) current(pid, uid uint32) *proc {
 	p := &proc{uid: strconv.FormatUint(uint64(uid), 10)}
-	p.user = c.users.name(p.uid)
+	p.user = c.users.Name(p.uid)
 	if pid == 0 {
 		return p
 	}
@@ -120,48 +120,4 @@ func ppidOf(pid uint32) uint32 {
 	}
 	n, _ := strconv.ParseUint(f[1], 10, 32)
 	return uint32(n)
-}
-
-// users maps uids to names from /etc/passwd, reloading on a miss when the
-// file changed, at most every usersRecheck.
-type users struct {
-	path     string
-	names    map[string]string
-	mtime    time.Time
-	loadedAt time.Time
-}
-
-const usersRecheck = 30 * time.Second
-
-func (u *users) name(uid string) string {
-	if n, ok := u.names[uid]; ok {
-		return n
-	}
-	now := time.Now()
-	if u.names != nil && now.Sub(u.loadedAt) < usersRecheck {
-		return ""
-	}
-	u.loadedAt = now
-	fi, err := os.Stat(u.path)
-	if err != nil || (u.names != nil && fi.ModTime().Equal(u.mtime)) {
-		if u.names == nil {
-			u.names = map[string]string{}
-		}
-		return ""
-	}
-	u.mtime = fi.ModTime()
-	u.names = map[string]string{}
-	if f, err := os.Open(u.path); err == nil {
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			parts := strings.SplitN(sc.Text(), ":", 4)
-			if len(parts) >= 3 {
-				if _, dup := u.names[parts[2]]; !dup {
-					u.names[parts[2]] = parts[0]
-				}
-			}
-		}
-		f.Close()
-	}
-	return u.names[uid]
 }

@@ -3,7 +3,6 @@
 package process
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,67 +11,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"time"
 )
-
-// users maps uids to names from /etc/passwd. It reloads the file on a miss
-// when the file changed, at most every usersRecheck. Only the receiver
-// goroutine uses it.
-type users struct {
-	path     string
-	names    map[string]string
-	mtime    time.Time
-	loadedAt time.Time
-}
-
-const usersRecheck = 30 * time.Second
-
-func (u *users) name(uid string) string {
-	if n, ok := u.names[uid]; ok {
-		return n
-	}
-	now := time.Now()
-	if u.names != nil && now.Sub(u.loadedAt) < usersRecheck {
-		return ""
-	}
-	u.loadedAt = now
-	fi, err := os.Stat(u.path)
-	if err != nil || (u.names != nil && fi.ModTime().Equal(u.mtime)) {
-		if u.names == nil {
-			u.names = map[string]string{}
-		}
-		return ""
-	}
-	u.mtime = fi.ModTime()
-	u.names = parsePasswd(u.path)
-	return u.names[uid]
-}
-
-// parsePasswd reads name:pw:uid:… lines; the first name for a uid wins, as
-// in getpwuid.
-func parsePasswd(path string) map[string]string {
-	m := map[string]string{}
-	f, err := os.Open(path)
-	if err != nil {
-		return m
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		parts := strings.SplitN(line, ":", 4)
-		if len(parts) < 4 || parts[0] == "" {
-			continue
-		}
-		if _, dup := m[parts[2]]; !dup {
-			m[parts[2]] = parts[0]
-		}
-	}
-	return m
-}
 
 // parents remembers the Image and CommandLine of recent execs by pid, in a
 // ring of fixed size: the oldest entry goes when a new pid comes. A pid that

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vigil-edr/vigil/internal/agent/usernames"
 	"github.com/vigil-edr/vigil/internal/event"
 	"github.com/vigil-edr/vigil/internal/hunt/auditd"
 )
@@ -280,7 +281,7 @@ type pipeline struct {
 	co      *auditd.Coalescer
 	execve  map[uint64]*auditd.Record // EXECVE records merged per serial, not yet given to co
 	spare   *event.Event
-	users   users
+	users   *usernames.Cache
 	parents *parents
 	cgroups cgroups
 	hash    *hasher
@@ -297,7 +298,7 @@ func newPipeline(opts *Options) *pipeline {
 	return &pipeline{
 		co:      auditd.NewCoalescer(0),
 		execve:  make(map[uint64]*auditd.Record),
-		users:   users{path: "/etc/passwd"},
+		users:   usernames.New("/etc/passwd"),
 		parents: newParents(opts.ParentTable),
 		hash:    newHasher(opts.MaxHashBytes, 256),
 	}
@@ -412,7 +413,7 @@ func (p *pipeline) enrich(ev *event.Event) item {
 			ppid = f.Value
 		case "User":
 			uid = f.Value
-			if n := p.users.name(uid); n != "" {
+			if n := p.users.Name(uid); n != "" {
 				f.Value = n
 			}
 		case "tty":
