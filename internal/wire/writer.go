@@ -51,45 +51,57 @@ func AppendEventObject(dst []byte, ev *event.Event) ([]byte, error) {
 	dst = append(dst, `{"time":"`...)
 	dst = ev.Time.UTC().AppendFormat(dst, time.RFC3339Nano)
 	dst = append(dst, `","product":`...)
-	dst = appendValid(dst, ev.Product)
+	dst = AppendString(dst, ev.Product)
 	if len(ev.Services) > 0 {
-		dst = appendValidStrings(dst, `,"services":`, ev.Services)
+		dst = append(dst, `,"services":`...)
+		dst = AppendStringList(dst, ev.Services)
 	}
 	if len(ev.Categories) > 0 {
-		dst = appendValidStrings(dst, `,"categories":`, ev.Categories)
+		dst = append(dst, `,"categories":`...)
+		dst = AppendStringList(dst, ev.Categories)
 	}
-	dst = append(dst, `,"fields":[`...)
-	for i, f := range ev.Fields {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = append(dst, '[')
-		dst = appendValid(dst, f.Name)
-		dst = append(dst, ',')
-		dst = appendValid(dst, f.Value)
-		dst = append(dst, ']')
-	}
-	return append(dst, "]}"...), nil
+	dst = append(dst, `,"fields":`...)
+	dst = AppendFieldPairs(dst, ev.Fields)
+	return append(dst, '}'), nil
 }
 
-func appendValidStrings(dst []byte, key string, ss []string) []byte {
-	dst = append(dst, key...)
+// AppendString appends s as a JSON string: only what JSON requires is
+// escaped, plus U+2028 and U+2029; invalid UTF-8 becomes U+FFFD. The
+// server's stores use it for their JSON columns, so there is one encoder.
+func AppendString(dst []byte, s string) []byte {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	return appendString(dst, s)
+}
+
+// AppendStringList appends ss as a JSON array of strings (AppendString).
+func AppendStringList(dst []byte, ss []string) []byte {
 	dst = append(dst, '[')
 	for i, s := range ss {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendValid(dst, s)
+		dst = AppendString(dst, s)
 	}
 	return append(dst, ']')
 }
 
-// appendValid is appendString for any string: invalid UTF-8 becomes U+FFFD.
-func appendValid(dst []byte, s string) []byte {
-	if !utf8.ValidString(s) {
-		s = strings.ToValidUTF8(s, "\uFFFD")
+// AppendFieldPairs appends fs as [["name","value"],...], the wire's form
+// of event fields (AppendString for each).
+func AppendFieldPairs(dst []byte, fs []event.Field) []byte {
+	dst = append(dst, '[')
+	for i, f := range fs {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, '[')
+		dst = AppendString(dst, f.Name)
+		dst = append(dst, ',')
+		dst = AppendString(dst, f.Value)
+		dst = append(dst, ']')
 	}
-	return appendString(dst, s)
+	return append(dst, ']')
 }
 
 // BatchWriter builds a batch body from event objects written by

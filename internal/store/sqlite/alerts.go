@@ -13,6 +13,7 @@ import (
 	"github.com/vigil-edr/vigil/internal/alert"
 	"github.com/vigil-edr/vigil/internal/event"
 	"github.com/vigil-edr/vigil/internal/store"
+	"github.com/vigil-edr/vigil/internal/wire"
 )
 
 var _ alert.Store = (*DB)(nil)
@@ -66,18 +67,7 @@ func scanAlert(sc interface{ Scan(...any) error }) (*alert.Alert, error) {
 }
 
 func fieldsJSON(fs []event.Field) string {
-	b := []byte{'['}
-	for i, f := range fs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, '[')
-		b = appendJSONString(b, f.Name)
-		b = append(b, ',')
-		b = appendJSONString(b, f.Value)
-		b = append(b, ']')
-	}
-	return string(append(b, ']'))
+	return string(wire.AppendFieldPairs(nil, fs))
 }
 
 func idsJSON(ids []int64) string {
@@ -121,7 +111,7 @@ func (d *DB) CreateAlert(ctx context.Context, a *alert.Alert) error {
 		if err := tx.QueryRowContext(ctx, `INSERT INTO alerts(rule_id, rule_title, level, level_rank, tags, host, agent_id,
 			correlation, state, count, first_seen, last_seen, fields, event_ids, assignee, state_by, state_at, reason)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			a.RuleID, a.RuleTitle, a.Level, rank, string(appendJSONList(nil, tags)), a.Host, a.AgentID,
+			a.RuleID, a.RuleTitle, a.Level, rank, string(wire.AppendStringList(nil, tags)), a.Host, a.AgentID,
 			b2i(a.Correlation), string(a.State), a.Count, ts(a.FirstSeen), ts(a.LastSeen), fieldsJSON(a.Fields),
 			idsJSON(a.EventIDs), a.Assignee, a.StateBy, ts(a.StateAt), a.Reason).Scan(&id); err != nil {
 			return err

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/vigil-edr/vigil/internal/eventstore"
+	"github.com/vigil-edr/vigil/internal/wire"
 )
 
 var _ eventstore.Store = (*DB)(nil)
@@ -146,7 +147,7 @@ func (b *blockBuild) addEvent(e *blockEvent) {
 func (b *blockBuild) finish() {
 	slices.Sort(b.cats)
 	b.data = b.w.compress(b.data)
-	b.catsJS = appendJSONList(b.catsJS[:0], b.cats)
+	b.catsJS = wire.AppendStringList(b.catsJS[:0], b.cats)
 }
 
 // putIndexRows writes the block's sequence runs and category rows.

@@ -12,6 +12,7 @@ import (
 	"github.com/vigil-edr/vigil/internal/alert"
 	"github.com/vigil-edr/vigil/internal/notify"
 	"github.com/vigil-edr/vigil/internal/store"
+	"github.com/vigil-edr/vigil/internal/wire"
 )
 
 var _ notify.Store = (*DB)(nil)
@@ -39,7 +40,7 @@ func channelArgs(c *notify.Channel) []any {
 		to = []string{}
 	}
 	return []any{c.Name, string(c.Kind), b2i(c.Enabled), c.URL, c.Secret, c.SMTPAddr, string(c.SMTPTLS), c.Username,
-		c.Password, c.From, string(appendJSONList(nil, to))}
+		c.Password, c.From, string(wire.AppendStringList(nil, to))}
 }
 
 // CreateChannel stores c and sets its id and times.
@@ -190,7 +191,7 @@ func routeArgs(r *notify.Route) []any {
 		if l == nil {
 			l = []string{}
 		}
-		return string(appendJSONList(nil, l))
+		return string(wire.AppendStringList(nil, l))
 	}
 	return []any{r.Name, b2i(r.Enabled), r.MinLevel, list(r.Tags), list(r.Hosts), b2i(r.OnStateChange), int64(r.EscalateAfter)}
 }
