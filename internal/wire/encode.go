@@ -69,28 +69,17 @@ func AppendJSON(dst []byte, b *Batch) []byte {
 		dst = appendString(dst, e.Product)
 		if len(e.Services) > 0 {
 			dst = append(dst, `,"services":`...)
-			dst = appendStrings(dst, e.Services)
+			dst = AppendStringList(dst, e.Services)
 		}
 		if len(e.Categories) > 0 {
 			dst = append(dst, `,"categories":`...)
-			dst = appendStrings(dst, e.Categories)
+			dst = AppendStringList(dst, e.Categories)
 		}
 		dst = append(dst, `,"fields":`...)
-		dst = appendFields(dst, e.Fields)
+		dst = AppendFieldPairs(dst, e.Fields)
 		dst = append(dst, '}')
 	}
 	return append(dst, "]}"...)
-}
-
-func appendStrings(dst []byte, ss []string) []byte {
-	dst = append(dst, '[')
-	for i, s := range ss {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = appendString(dst, s)
-	}
-	return append(dst, ']')
 }
 
 var zstdEncoder = sync.OnceValue(func() *zstd.Encoder {

@@ -94,22 +94,7 @@ func (f *Fields) UnmarshalJSON(b []byte) error {
 
 // MarshalJSON writes the pairs as [["name","value"],...].
 func (f Fields) MarshalJSON() ([]byte, error) {
-	return appendFields(nil, f), nil
-}
-
-func appendFields(dst []byte, f Fields) []byte {
-	dst = append(dst, '[')
-	for i, fl := range f {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = append(dst, '[')
-		dst = appendString(dst, fl.Name)
-		dst = append(dst, ',')
-		dst = appendString(dst, fl.Value)
-		dst = append(dst, ']')
-	}
-	return append(dst, ']')
+	return AppendFieldPairs(nil, f), nil
 }
 
 const hexDigits = "0123456789abcdef"
