@@ -32,11 +32,12 @@ func (s sensorFunc) Run(ctx context.Context, out func(*event.Event)) error {
 }
 func (s sensorFunc) Status() string { return s.status() }
 
-// HostSensors builds the sensors the configuration enables.
-func HostSensors(cfg Config, log *slog.Logger) []Sensor {
+// HostSensors builds the sensors the configuration enables for the agent
+// with this id (the process sensor's audit rules carry a key of its own).
+func HostSensors(cfg Config, agentID string, log *slog.Logger) []Sensor {
 	var out []Sensor
 	if cfg.Sensors.Process {
-		p := process.New(process.Options{Logger: log})
+		p := process.New(process.Options{Logger: log, RuleKey: process.RuleKeyFor(agentID)})
 		out = append(out, sensorFunc{"process", p.Run, func() string { return fmt.Sprintf("%+v", p.Status()) }})
 	}
 	if cfg.Sensors.AuthLog {
@@ -86,7 +87,7 @@ func RunHost(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	defer sp.Close()
 	host, _ := os.Hostname()
-	a := New(Options{Spool: sp, Sender: c, Sensors: HostSensors(cfg, log), Hostname: host, HealthEvery: cfg.HealthEvery, Logger: log})
+	a := New(Options{Spool: sp, Sender: c, Sensors: HostSensors(cfg, id.AgentID, log), Hostname: host, HealthEvery: cfg.HealthEvery, Logger: log})
 	log.Info("vigil-agent running", "agent", id.AgentID, "server", server, "data", cfg.DataDir)
 	go keepCertificate(ctx, c, cfg.DataDir, log)
 	return a.Run(ctx)

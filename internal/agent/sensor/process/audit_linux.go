@@ -418,7 +418,14 @@ func (a *auditConn) close() {
 			a.logErr("restore backlog wait time", a.ctl.SetBacklogWaitTime(int32(a.restore.BacklogWaitTime), libaudit.WaitForReply))
 		}
 		if a.restore.Mask&libaudit.AuditStatusEnabled != 0 {
-			a.logErr("disable auditing again", a.ctl.SetEnabled(false, libaudit.WaitForReply))
+			// Auditing stays on while anyone else's rules are installed
+			// (another agent on this host may have started after us and
+			// found it on).
+			if rules, err := a.ctl.GetRules(); err != nil || len(rules) > 0 {
+				a.log.Info("process sensor: auditing left enabled: other audit rules are installed", "rules", len(rules), "err", err)
+			} else {
+				a.logErr("disable auditing again", a.ctl.SetEnabled(false, libaudit.WaitForReply))
+			}
 		}
 		a.restore.Mask = 0
 	}

@@ -29,11 +29,19 @@
 //
 // In both working modes the sensor installs
 //
-//	-a always,exit -F arch=b64 -S execve,execveat -k vigil_exec
+//	-a always,exit -F arch=b64 -S execve,execveat -k vigil_exec_<agent>
 //
 // plus the b32 equivalent on 64-bit machines with 32-bit compatibility
 // (amd64, arm64), and removes exactly those rules when Run ends, then
-// restores the settings it changed and releases the audit PID. The kernel's
+// restores the settings it changed and releases the audit PID. The key is
+// the agent's own (Options.RuleKey, RuleKeyFor the agent id), so two agents
+// on one host (a service and `vigil up`'s in-process agent) never remove
+// each other's rule: the kernel reports each exec once, under the first
+// matching rule's key, and the sensor takes exec records whatever their
+// key. A rule with our key found at start was left by a run of this agent
+// that did not stop cleanly: it is adopted and removed at the end. Auditing
+// that the sensor turned on is turned off again only if no audit rule is
+// left (another agent may still be using it). The kernel's
 // own lost counter (audit status "lost") is read every Options.StatusEvery;
 // increases are added to Status.Lost and logged.
 //

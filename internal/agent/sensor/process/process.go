@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +24,28 @@ const (
 	MechUnavailable = "unavailable"
 )
 
+// RuleKeyPrefix starts the key of every audit rule the sensor installs.
+const RuleKeyPrefix = "vigil_exec"
+
+// RuleKeyFor returns the audit rule key of the agent with this id:
+// RuleKeyPrefix, "_" and the id's first eight letters and digits (an
+// enrolled agent's id is a random UUID, so two agents on one host differ).
+func RuleKeyFor(agentID string) string {
+	var b strings.Builder
+	b.WriteString(RuleKeyPrefix + "_")
+	n := 0
+	for _, r := range agentID {
+		if n == 8 {
+			break
+		}
+		if 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' {
+			b.WriteRune(r)
+			n++
+		}
+	}
+	return b.String()
+}
+
 // Options configure a Sensor. The zero value is usable; New fills defaults.
 type Options struct {
 	// Logger receives the mechanism chosen, lost records and teardown
@@ -37,8 +62,11 @@ type Options struct {
 	// QueueSize bounds the events between the receiver and out. Zero means
 	// 4096.
 	QueueSize int
-	// RuleKey is the audit rule key (-k) of the installed rules. Zero means
-	// "vigil_exec".
+	// RuleKey is the audit rule key (-k) of the installed rules; the sensor
+	// removes only rules with this key, so two agents on one host (a
+	// service and `vigil up`'s) each keep their own. Agents pass
+	// RuleKeyFor(agent id). Zero means "vigil_exec_p<pid>", unique to this
+	// process.
 	RuleKey string
 	// BacklogLimit is the kernel audit backlog (records) the sensor asks for
 	// when it is the audit daemon; it never lowers a bigger setting. Zero
@@ -73,7 +101,7 @@ func (o *Options) setDefaults() {
 		o.QueueSize = 4096
 	}
 	if o.RuleKey == "" {
-		o.RuleKey = "vigil_exec"
+		o.RuleKey = RuleKeyPrefix + "_p" + strconv.Itoa(os.Getpid())
 	}
 	if o.BacklogLimit == 0 {
 		o.BacklogLimit = 32768

@@ -152,22 +152,36 @@ func (c *collector) awaitExecs(t *testing.T, within time.Duration, want ...execE
 // are in place.
 func startSensor(t *testing.T, c *collector) *Sensor {
 	t.Helper()
-	s := New(Options{HashWorkers: 1})
+	s, _ := startSensorOpts(t, c, Options{HashWorkers: 1})
+	return s
+}
+
+// startSensorOpts is startSensor with options. It also returns a function
+// that stops the sensor before the test ends (at most once; the cleanup
+// then only checks that Run's goroutines are gone).
+func startSensorOpts(t *testing.T, c *collector, opts Options) (*Sensor, func()) {
+	t.Helper()
+	s := New(opts)
 	goroutines := runtime.NumGoroutine()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx, c.out) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run: %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Error("Run did not return within 10 s of cancel")
 			}
-		case <-time.After(10 * time.Second):
-			t.Error("Run did not return within 10 s of cancel")
-			return
-		}
+		})
+	}
+	t.Cleanup(func() {
+		stop()
 		// Every goroutine Run started has ended.
 		deadline := time.Now().Add(2 * time.Second)
 		for runtime.NumGoroutine() > goroutines && time.Now().Before(deadline) {
@@ -189,7 +203,7 @@ func startSensor(t *testing.T, c *collector) *Sensor {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return s
+	return s, stop
 }
 
 func nonce(t *testing.T) string {
@@ -352,7 +366,8 @@ func TestEncodedAndLongArguments(t *testing.T) {
 // left and the audit PID is not ours.
 func TestStopRemovesRules(t *testing.T) {
 	requireAudit(t)
-	s := New(Options{})
+	key := RuleKeyFor(nonce(t)) // other tests' agents may run meanwhile
+	s := New(Options{RuleKey: key})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx, func(*event.Event) {}) }()
@@ -365,21 +380,73 @@ func TestStopRemovesRules(t *testing.T) {
 		cancel()
 		t.Fatalf("sensor did not start: %v", st)
 	}
-	if n := countRules(t, "vigil_exec"); n == 0 {
-		t.Errorf("no vigil_exec rule while running (%v)", st)
+	if n := countRules(t, key); n == 0 {
+		t.Errorf("no %s rule while running (%v)", key, st)
 	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if n := countRules(t, "vigil_exec"); n != 0 {
-		t.Errorf("%d vigil_exec rules left after Run returned", n)
+	if n := countRules(t, key); n != 0 {
+		t.Errorf("%d %s rules left after Run returned", n, key)
 	}
 	if st.Mechanism == MechUnicast {
 		if pid := auditPID(t); pid == uint32(os.Getpid()) {
 			t.Errorf("audit PID still ours after Run returned")
 		}
 	}
+}
+
+// TestTwoSensorsKeepTheirRules: two sensors on one host (an agent service
+// and `vigil up`'s agent) each install and remove only their own rule, so
+// stopping either leaves the other seeing every exec: first the one that
+// joined second stops, then, with it started again, the first.
+func TestTwoSensorsKeepTheirRules(t *testing.T) {
+	requireAudit(t)
+	n := nonce(t)
+	keyA, keyB := RuleKeyFor("a"+n), RuleKeyFor("b"+n)
+	if keyA == keyB || !strings.HasPrefix(keyA, RuleKeyPrefix+"_") {
+		t.Fatalf("RuleKeyFor: %q and %q", keyA, keyB)
+	}
+	ca, cb := newCollector("vigil-two-"+n), newCollector("vigil-two-"+n)
+	sa, stopA := startSensorOpts(t, ca, Options{RuleKey: keyA})
+	_, stopB := startSensorOpts(t, cb, Options{RuleKey: keyB})
+	run := func(arg string) execExpect {
+		t.Helper()
+		argv := []string{"/bin/true", "vigil-two-" + n + "-" + arg}
+		if err := exec.Command(argv[0], argv[1:]...).Run(); err != nil {
+			t.Fatal(err)
+		}
+		return execExpect{Argv: argv, ParentPID: os.Getpid()}
+	}
+	rules := func(wantA, wantB bool) {
+		t.Helper()
+		if got := countRules(t, keyA) > 0; got != wantA {
+			t.Errorf("rule %s installed: %v, want %v", keyA, got, wantA)
+		}
+		if got := countRules(t, keyB) > 0; got != wantB {
+			t.Errorf("rule %s installed: %v, want %v", keyB, got, wantB)
+		}
+	}
+
+	rules(true, true)
+	both := run("both")
+	ca.awaitExecs(t, 5*time.Second, both)
+	cb.awaitExecs(t, 5*time.Second, both)
+
+	stopB()
+	rules(true, false)
+	ca.awaitExecs(t, 5*time.Second, run("a-after-b-stopped"))
+
+	cb2 := newCollector("vigil-two-" + n + "-b-after")
+	_, stopB = startSensorOpts(t, cb2, Options{RuleKey: keyB})
+	mechA := sa.Status().Mechanism
+	stopA()
+	rules(false, true)
+	cb2.awaitExecs(t, 5*time.Second, run("b-after-a-stopped"))
+	stopB()
+	rules(false, false)
+	t.Logf("first sensor %s, keys %s and %s", mechA, keyA, keyB)
 }
 
 // TestStatusWhenUnavailable: without the privilege the probe fails with a
