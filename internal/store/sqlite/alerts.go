@@ -98,33 +98,63 @@ func (d *DB) OpenAlert(ctx context.Context, ruleID, host string, since time.Time
 
 // CreateAlert stores a and sets a.ID. An empty State is stored as new.
 func (d *DB) CreateAlert(ctx context.Context, a *alert.Alert) error {
-	if a.State == "" {
-		a.State = alert.StateNew
+	return d.CreateAlerts(ctx, []*alert.Alert{a})
+}
+
+// CreateAlerts stores the alerts in one transaction, in order, and sets
+// their IDs; an empty State is stored as new. Each gets its created row in
+// the notification feed, as with CreateAlert. It is the batch path for
+// imports and test fixtures: one commit (one fsync) for all of them.
+func (d *DB) CreateAlerts(ctx context.Context, as []*alert.Alert) error {
+	if len(as) == 0 {
+		return nil
 	}
-	rank, _ := levelRank(a.Level)
-	tags := a.Tags
-	if tags == nil {
-		tags = []string{}
-	}
-	var id int64
+	ids := make([]int64, len(as))
 	err := d.writeTx(ctx, true, func(tx *sql.Tx) error {
-		if err := tx.QueryRowContext(ctx, `INSERT INTO alerts(rule_id, rule_title, level, level_rank, tags, host, agent_id,
+		ins, err := tx.PrepareContext(ctx, `INSERT INTO alerts(rule_id, rule_title, level, level_rank, tags, host, agent_id,
 			correlation, state, count, first_seen, last_seen, fields, event_ids, assignee, state_by, state_at, reason)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			a.RuleID, a.RuleTitle, a.Level, rank, string(wire.AppendStringList(nil, tags)), a.Host, a.AgentID,
-			b2i(a.Correlation), string(a.State), a.Count, ts(a.FirstSeen), ts(a.LastSeen), fieldsJSON(a.Fields),
-			idsJSON(a.EventIDs), a.Assignee, a.StateBy, ts(a.StateAt), a.Reason).Scan(&id); err != nil {
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
+		if err != nil {
 			return err
 		}
+		defer ins.Close()
 		// The change feed notify reads (notify.Store), in the same transaction.
-		_, err := tx.ExecContext(ctx, `INSERT INTO alert_changes(alert_id, kind, from_state, to_state, by, at)
-			VALUES (?, 'created', '', ?, '', ?)`, id, string(a.State), time.Now().UnixNano())
-		return err
+		feed, err := tx.PrepareContext(ctx, `INSERT INTO alert_changes(alert_id, kind, from_state, to_state, by, at)
+			VALUES (?, 'created', '', ?, '', ?)`)
+		if err != nil {
+			return err
+		}
+		defer feed.Close()
+		for i, a := range as {
+			state := a.State
+			if state == "" {
+				state = alert.StateNew
+			}
+			rank, _ := levelRank(a.Level)
+			tags := a.Tags
+			if tags == nil {
+				tags = []string{}
+			}
+			if err := ins.QueryRowContext(ctx, a.RuleID, a.RuleTitle, a.Level, rank, string(wire.AppendStringList(nil, tags)), a.Host, a.AgentID,
+				b2i(a.Correlation), string(state), a.Count, ts(a.FirstSeen), ts(a.LastSeen), fieldsJSON(a.Fields),
+				idsJSON(a.EventIDs), a.Assignee, a.StateBy, ts(a.StateAt), a.Reason).Scan(&ids[i]); err != nil {
+				return fmt.Errorf("rule %s: %w", a.RuleID, err)
+			}
+			if _, err := feed.ExecContext(ctx, ids[i], string(state), time.Now().UnixNano()); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: create alert for rule %s: %w", a.RuleID, err)
+		return fmt.Errorf("sqlite: create alerts: %w", err)
 	}
-	a.ID = id
+	for i, a := range as {
+		if a.State == "" {
+			a.State = alert.StateNew
+		}
+		a.ID = ids[i]
+	}
 	return nil
 }
 

@@ -2,8 +2,9 @@
 // mode) through the pure-Go driver modernc.org/sqlite, so the server stays a
 // static CGO_ENABLED=0 binary. One *DB implements every storage interface the
 // server stages declare: transport.Store, eventstore.Store, alert.Store,
-// authz.Store, ruleset.Store, notify.Store and cases.Store. The schema is
-// described in schema.md; migrations are applied in order by Open.
+// authz.Store, ruleset.Store, notify.Store, cases.Store and overview.Store.
+// The schema is described in schema.md; migrations are applied in order by
+// Open.
 //
 // Only cmd/vigil (which wires the stages) and tests import this package;
 // stages depend on their own interfaces, never on a backend.

@@ -30,3 +30,22 @@ func (d *DB) FTSMatch(ctx context.Context, match string) ([]int64, error) {
 	}
 	return out, rows.Err()
 }
+
+// Plan returns the details of EXPLAIN QUERY PLAN for q, one line each.
+func (d *DB) Plan(ctx context.Context, q string, args ...any) ([]string, error) {
+	rows, err := d.r.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			return nil, err
+		}
+		out = append(out, detail)
+	}
+	return out, rows.Err()
+}

@@ -431,6 +431,11 @@ CREATE TABLE inventory_items (
 CREATE INDEX inventory_items_host ON inventory_items(agent_id, kind, name);
 CREATE INDEX inventory_items_name ON inventory_items(kind, name);
 `,
+	// 9: the console overview's aggregates (overview.Store) read the alerts
+	// of a time window from this index alone.
+	`
+CREATE INDEX alerts_first_seen ON alerts(first_seen, level_rank, rule_id, host);
+`,
 }
 
 // migrationFuncs run after the SQL of the migration with the same index, in

@@ -11,6 +11,7 @@ import (
 	"github.com/vigil-edr/vigil/internal/cases"
 	"github.com/vigil-edr/vigil/internal/eventstore"
 	"github.com/vigil-edr/vigil/internal/notify"
+	"github.com/vigil-edr/vigil/internal/overview"
 	"github.com/vigil-edr/vigil/internal/ruleset"
 	"github.com/vigil-edr/vigil/internal/transport"
 )
@@ -24,6 +25,7 @@ type Backend interface {
 	ruleset.Store
 	cases.Store
 	notify.Store
+	overview.Store
 
 	// WaitIndexed waits until every event inserted before the call is
 	// found by full-text and field searches (a backend that indexes them
@@ -52,6 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		{"Ruleset", rulesetTests},
 		{"Cases", caseTests},
 		{"Notify", notifyTests},
+		{"Overview", overviewTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
