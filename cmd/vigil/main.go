@@ -61,5 +61,6 @@ Check rules before deploying them:
 	}
 	root.AddCommand(newUpCmd(), newServerCmd(), newTokenCmd(), newUserCmd(), newAuditCmd(), newHuntCmd(), newRulesCmd(), newBenchCmd())
 	root.AddCommand(newValidateCmd()) // validate.go
+	root.AddCommand(newSCACmd())      // sca.go
 	return root
 }
