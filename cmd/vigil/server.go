@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -120,7 +121,8 @@ type Server struct {
 	ingest   *ingest.Ingester
 	workers  []*pipeline.Worker
 	syslog   *syslogd.Server
-	bg       sync.WaitGroup // workers, syslog, retention: waited for before the bus and database close
+	api      atomic.Pointer[web.Server] // set after the workers start; read by onAlert
+	bg       sync.WaitGroup             // workers, syslog, retention: waited for before the bus and database close
 	closeErr error
 }
 
@@ -248,12 +250,19 @@ func startServer(parent context.Context, cfg serverConfig) (*Server, error) {
 	// The API and the agent endpoints share one TLS listener.
 	reg := prometheus.NewRegistry()
 	s.registerMetrics(reg)
+	login, err := authz.NewAuthenticator(authz.LoginOptions{Users: s.db})
+	if err != nil {
+		return fail(err)
+	}
 	api := web.New(web.Options{
 		Tokens: s.db, Alerts: alertsAPI{s.db, s.alerts}, Events: s.db, Hosts: s.db, Enrollment: s.db,
 		Rules: s.rules, Notify: s.notify, Metrics: reg, Ready: s.ready, AgentHandler: tr.Handler(), Logger: log,
 		Cases:     caseSvc,
 		Inventory: s.db,
+		// The console: users, sessions and sign-in; every state change goes to the audit log.
+		Users: s.db, Sessions: s.db, Login: login, Audit: audit.New(s.db, nil),
 	})
+	s.api.Store(api)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fail(err)
@@ -282,6 +291,9 @@ func startServer(parent context.Context, cfg serverConfig) (*Server, error) {
 // alert (it polls otherwise) and tells the benchmark hook, if any.
 func (s *Server) onAlert(f alert.Finding, at time.Time) {
 	s.notify.Wake()
+	if api := s.api.Load(); api != nil {
+		api.AlertsChanged() // live alert streams in the console
+	}
 	if s.cfg.OnAlert != nil {
 		s.cfg.OnAlert(f, at)
 	}

@@ -59,16 +59,21 @@ const (
 	PermEnrollWithToken Permission = "enroll"      // agent enrolment: authorised by an enrolment token
 	PermCasesRead       Permission = "cases:read"  // cases, their evidence, timelines and reports
 	PermCasesWrite      Permission = "cases:write" // open, change, comment on and add evidence to cases
+	PermAuditRead       Permission = "audit:read"  // the hash-chained audit log
+	PermUsersAdmin      Permission = "users:admin" // console users and the settings page
+	// PermSession is held by every role: what any signed-in user may do to
+	// their own session (see the console, sign out).
+	PermSession Permission = "session"
 )
 
 var rolePerms = map[Role]map[Permission]bool{
 	RoleViewer: set(PermAlertsRead, PermEventsRead, PermHostsRead, PermRulesRead, PermSuppressRead, PermSystemRead,
-		PermCasesRead),
+		PermCasesRead, PermSession),
 	RoleAnalyst: set(PermAlertsRead, PermEventsRead, PermHostsRead, PermRulesRead, PermSuppressRead, PermSystemRead,
-		PermCasesRead, PermAlertsTriage, PermSuppressWrite, PermCasesWrite),
+		PermCasesRead, PermSession, PermAlertsTriage, PermSuppressWrite, PermCasesWrite),
 	RoleAdmin: set(PermAlertsRead, PermEventsRead, PermHostsRead, PermRulesRead, PermSuppressRead, PermSystemRead,
-		PermCasesRead, PermAlertsTriage, PermSuppressWrite, PermCasesWrite, PermHostsAdmin, PermRulesAdmin,
-		PermEnrollAdmin, PermTokensAdmin, PermNotifyAdmin),
+		PermCasesRead, PermSession, PermAlertsTriage, PermSuppressWrite, PermCasesWrite, PermHostsAdmin, PermRulesAdmin,
+		PermEnrollAdmin, PermTokensAdmin, PermNotifyAdmin, PermAuditRead, PermUsersAdmin),
 }
 
 func set(ps ...Permission) map[Permission]bool {

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"crypto/subtle"
 	"errors"
 	"net/http"
@@ -20,33 +19,11 @@ const touchEvery = time.Minute
 
 var errUnauthorized = &Error{Code: CodeUnauthorized, Message: "missing, invalid, expired or revoked API token"}
 
-type tokenKey struct{}
-
-func withToken(ctx context.Context, t authz.Token) context.Context {
-	t.Hash = nil
-	return context.WithValue(ctx, tokenKey{}, t)
-}
-
-// caller returns the authenticated token of the request.
-func caller(r *http.Request) authz.Token {
-	t, _ := r.Context().Value(tokenKey{}).(authz.Token)
-	return t
-}
-
-// actor names the caller in alert history and comments.
-func actor(r *http.Request) string {
-	t := caller(r)
-	if t.Name != "" {
-		return "token:" + t.Name
-	}
-	return "token:" + t.ID
-}
-
-// authenticate checks the bearer token and that its role holds perm.
+// authenticateToken checks the bearer token and that its role holds perm.
 // Unknown, revoked and expired tokens are indistinguishable to the caller.
 // The lookup is by SHA-256 of a 256-bit secret, so lookup timing reveals
 // nothing usable; the stored hash is still compared in constant time.
-func (s *Server) authenticate(r *http.Request, perm authz.Permission) (authz.Token, *Error) {
+func (s *Server) authenticateToken(r *http.Request, perm authz.Permission) (authz.Token, *Error) {
 	h := r.Header.Get("Authorization")
 	scheme, secret, ok := strings.Cut(h, " ")
 	if h == "" || !ok || !strings.EqualFold(scheme, "Bearer") {
@@ -78,7 +55,7 @@ func (s *Server) authenticate(r *http.Request, perm authz.Permission) (authz.Tok
 	}
 	if !tok.Role.Allows(perm) {
 		s.authFail.WithLabelValues("forbidden").Inc()
-		return authz.Token{}, errorf(CodeForbidden, "role %s lacks permission %s", tok.Role, perm)
+		return tok, errorf(CodeForbidden, "role %s lacks permission %s", tok.Role, perm)
 	}
 	if now.Sub(tok.LastUsed) >= touchEvery {
 		if err := s.opts.Tokens.TouchToken(r.Context(), tok.ID, now); err != nil {

@@ -1,9 +1,8 @@
-// Package web serves Vigil's HTTP API: the REST API under /api/v1/, its
+// Package web serves Vigil's HTTP surface: the REST API under /api/v1/, its
 // OpenAPI 3.1 document, the health checks /healthz and /readyz, Prometheus
-// metrics at /metrics, and it mounts the agent transport handler at /agent/.
-// The console (server-rendered HTML) will live here too; the only HTML it
-// writes so far is a case's incident report, rendered by package cases and
-// served under a CSP that lets nothing load or run.
+// metrics at /metrics, the SOC console (server-rendered HTML pages, small
+// vanilla JS and CSS embedded from console/), and it mounts the agent
+// transport handler at /agent/.
 //
 // Only cmd/vigil imports web; agents must not.
 //
@@ -20,11 +19,81 @@
 // API clients send "Authorization: Bearer <secret>". The secret is hashed
 // with authz.Hash and looked up with authz.Store.TokenByHash; unknown,
 // revoked and expired tokens all get the same 401, and a role lacking the
-// route's permission gets 403. /healthz, /readyz and /api/v1/openapi.json are
+// route's permission gets 403 (a console session also works: see Sessions
+// and sign-in). /healthz, /readyz and /api/v1/openapi.json are
 // public (authz.PermPublic). /metrics needs authz.PermSystemRead, which every
 // role holds: a Prometheus scraper uses a viewer token. Routes under /agent/
 // are not authenticated here: the transport handler authenticates agents by
 // their client certificate (mTLS) or an enrolment token.
+//
+// # The console
+//
+// Pages are one table too (pages.go), with the same rule: every entry names
+// the permission it needs, and New panics on one that has none. The route ×
+// role tests iterate over both tables (TestRouteRoleMatrix,
+// TestAPISessionAuth, TestPageRoleMatrix).
+//
+// Adding a page:
+//
+//  1. Add an entry to pageTable: pattern (a ServeMux pattern, path
+//     parameters as {name}), perm, title, nav: true to list it in the
+//     navigation bar, tmpl (the template file) and handle, a
+//     func(w, r) (any, error) that returns the page's data. Return
+//     redirect("/path") to answer 303, written{} when the handler wrote the
+//     response itself, an *Error to show its message with its status.
+//  2. Write console/templates/NAME.html defining "content". The layout
+//     (layout.html) wraps it with the navigation; the template gets a view:
+//     .Title, .User, .Role, .CSRF (the session's token), .Path and .Data,
+//     the handler's result. Functions: when (UTC time), ago, query (builds
+//     "?k=v" from pairs, escaping) and pathEscape.
+//  3. Scripts go in console/static/NAME.js, named in the entry's scripts;
+//     console.js is always loaded first and provides Vigil.api(method, path,
+//     body) (fetch with the session and the CSRF header), Vigil.el(tag,
+//     attrs, children…) (builds elements; strings become text nodes),
+//     Vigil.toast and Vigil.typing (is a key event in a text field).
+//  4. If the pattern has a new path parameter, teach pagePath in
+//     console_test.go a seeded value: the matrix test fails until it does.
+//
+// What the CSP (ContentSecurityPolicy, sent with every response) forbids,
+// the code must not need: no inline <script> or <style>, no style= or on…=
+// attributes, no javascript: URLs, no eval. Untrusted text reaches HTML only
+// through html/template (contextual escaping) and the DOM only through
+// textContent or Vigil.el, never innerHTML.
+//
+// Console forms (method POST) are checked before their handler: a session,
+// the page's permission, the session's CSRF token in the csrf form field
+// (or X-CSRF-Token header), and Sec-Fetch-Site/Origin, when the browser
+// sends them, naming this server. GET pages without a session redirect to
+// /login?next=…; other requests without one get 401.
+//
+// # Sessions and sign-in
+//
+// POST /login checks the form's double-submit token (cookie
+// __Host-vigil_login and a hidden field) and the origin, then
+// authz.Authenticator.Login: per-address rate limit, per-account lockout,
+// argon2id, TOTP. Success stores an authz.Session (only the SHA-256 of the
+// cookie) and sets __Host-vigil_session (Secure, HttpOnly,
+// SameSite=Strict, Path=/). An admin without TOTP gets a pending session
+// that can only open /login/totp, which offers a secret derived from the
+// session (HMAC under a per-process key, so the form never carries it) and
+// replaces every session of the user with a fresh one once a code matches.
+// Sessions end after Options.SessionIdle without use (30 min) and
+// Options.SessionMax after sign-in (12 h); POST /logout deletes it.
+//
+// The API takes a session instead of a bearer token when no Authorization
+// header is sent; its state changes then need X-CSRF-Token and the origin
+// checks. A request with an Authorization header is judged by it alone.
+//
+// # Audit
+//
+// Every state-changing request of an identified caller, API or console,
+// allowed or refused, is appended to the hash-chained audit log when it
+// finishes (audit.go): actor, client address, a dotted action derived from
+// the route ("api.alerts.state.post"), the target and the status, with what
+// the handler added through noteAudit. Sign-in attempts are recorded as
+// login.ok and login.fail; attempts refused by the rate limit are only
+// counted (vigil_console_login_throttled_total). GET /api/v1/audit serves
+// the log to admins.
 //
 // # Untrusted input
 //
@@ -34,14 +103,17 @@
 // application/octet-stream bytes up to the cases service's limit, never
 // parsed, stored by SHA-256. Query parameters are checked against each route's declared list
 // (unknown or repeated parameters are rejected) and parsed strictly: limits
-// are ranges, times RFC 3339, states and levels from their enums. Every
-// response is JSON (except /metrics, in the Prometheus text format) with
-// X-Content-Type-Options: nosniff and Cache-Control: no-store; errors are
-// {"code","message"} with codes from one table (errors.go).
+// are ranges, times RFC 3339, states and levels from their enums. Every API
+// response is JSON (except /metrics, in the Prometheus text format); errors
+// are {"code","message"} with codes from one table (errors.go). Every
+// response, API and console, carries the CSP, X-Content-Type-Options:
+// nosniff, Cache-Control: no-store, Referrer-Policy: no-referrer,
+// X-Frame-Options: DENY and HSTS.
 //
 // # Concurrency
 //
-// A Server is safe for concurrent use once New has returned; it holds no
-// mutable state besides its metrics. The interfaces in Options must be safe
-// for concurrent use.
+// A Server is safe for concurrent use once New has returned; its only
+// mutable state is its metrics, the session sweep time and the alert
+// stream wake-up (AlertsChanged may be called from any goroutine). The
+// interfaces in Options must be safe for concurrent use.
 package web

@@ -3,8 +3,10 @@ package web
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -150,9 +152,14 @@ func (s *Server) setAlertState(w http.ResponseWriter, r *http.Request) error {
 	if to == alert.StateFalsePositive && strings.TrimSpace(req.Reason) == "" {
 		return errorf(CodeBadRequest, "closing as false_positive needs a reason")
 	}
+	noteAudit(r, alertTarget(a.ID), "to="+string(to))
+	if req.Reason != "" {
+		noteAudit(r, "", "reason="+strconv.Quote(req.Reason))
+	}
 	if err := s.opts.Alerts.Transition(r.Context(), a.ID, to, actor(r), req.Reason); err != nil {
 		return err
 	}
+	s.AlertsChanged()
 	return s.writeAlert(w, r, a.ID)
 }
 
@@ -177,9 +184,11 @@ func (s *Server) assignAlert(w http.ResponseWriter, r *http.Request) error {
 	if e := checkString("assignee", req.Assignee, maxNameLen, false); e != nil {
 		return e
 	}
+	noteAudit(r, alertTarget(a.ID), "assignee="+req.Assignee)
 	if err := s.opts.Alerts.SetAssignee(r.Context(), a.ID, req.Assignee); err != nil {
 		return err
 	}
+	s.AlertsChanged()
 	return s.writeAlert(w, r, a.ID)
 }
 
@@ -215,6 +224,7 @@ func (s *Server) addComment(w http.ResponseWriter, r *http.Request) error {
 	if e := checkString("text", req.Text, maxTextLen, true); e != nil {
 		return e
 	}
+	noteAudit(r, alertTarget(a.ID), "comment")
 	c := alert.Comment{AlertID: a.ID, Author: actor(r), Text: req.Text, At: s.now().UTC()}
 	if err := s.opts.Alerts.AddComment(r.Context(), &c); err != nil {
 		return err
@@ -279,6 +289,8 @@ func (s *Server) createSuppression(w http.ResponseWriter, r *http.Request) error
 	if err := s.opts.Alerts.Suppress(r.Context(), &sp); err != nil {
 		return err
 	}
+	noteAudit(r, "suppression:"+strconv.FormatInt(sp.ID, 10), fmt.Sprintf("rule=%s host=%q field=%q until=%s reason=%q",
+		sp.RuleID, sp.Host, sp.Field, sp.ExpiresAt.Format(time.RFC3339), sp.Reason))
 	writeJSON(w, http.StatusCreated, toSuppressionJSON(sp))
 	return nil
 }
@@ -612,3 +624,5 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
+
+func alertTarget(id int64) string { return "alert:" + strconv.FormatInt(id, 10) }

@@ -83,6 +83,14 @@ func (s *Server) table() []route {
 		{method: "POST", pattern: "/api/v1/alerts/{id}/comments", perm: authz.PermAlertsTriage, handle: s.addComment,
 			summary: "Comment on an alert", body: commentReq{}, resp: commentJSON{}, status: http.StatusCreated},
 
+		{method: "GET", pattern: "/api/v1/audit", perm: authz.PermAuditRead, handle: s.listAudit,
+			summary: "Read the hash-chained audit log, oldest first", resp: auditPage{},
+			query: []param{
+				{name: "after", typ: "integer", doc: "only entries after this sequence number: next_after of the previous page"},
+				pLimit,
+			},
+			notes: "Every state change made through the API or the console, sign-ins and sign-outs: who (actor), from where (source), what (action), the target and the result. vigil audit verify checks the chain."},
+
 		{method: "GET", pattern: "/api/v1/cases", perm: authz.PermCasesRead, handle: s.listCases,
 			summary: "List cases (incidents), newest first", resp: casePage{},
 			query: []param{
@@ -252,17 +260,27 @@ func anyRoleAllows(p authz.Permission) bool {
 	return false
 }
 
-func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt route) {
+func (s *Server) serveRoute(w *statusWriter, r *http.Request, rt route) {
+	label := rt.method + " " + rt.pattern
 	if rt.perm != authz.PermPublic {
-		tok, e := s.authenticate(r, rt.perm)
+		p, e := s.authenticate(r, rt.perm)
+		if p.kind != "" {
+			r = r.WithContext(withPrincipal(r.Context(), p))
+		}
 		if e != nil {
 			if e.Code == CodeUnauthorized {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="vigil"`)
+			} else if stateChanging(r.Method) {
+				// Identified but refused (role, CSRF): worth a record.
+				s.auditRequest(r, label, e.Status(), e.Message)
 			}
 			writeError(w, e)
 			return
 		}
-		r = r.WithContext(withToken(r.Context(), tok))
+		if stateChanging(r.Method) {
+			r = withAuditNote(r)
+			defer func() { s.auditRequest(r, label, w.status, "") }()
+		}
 	}
 	if e := checkQuery(r, rt.query); e != nil {
 		writeError(w, e)
@@ -277,8 +295,9 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt route) {
 	if err := rt.handle(w, r); err != nil {
 		e, unexpected := toAPI(err)
 		if unexpected {
-			s.log.Error("api request failed", "route", rt.method+" "+rt.pattern, "err", err)
+			s.log.Error("api request failed", "route", label, "err", err)
 		}
+		noteAudit(r, "", e.Message)
 		writeError(w, e)
 	}
 }

@@ -2,18 +2,22 @@ package web
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
+	"html/template"
 	"log/slog"
 	"net/http"
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/vigil-edr/vigil/internal/alert"
+	"github.com/vigil-edr/vigil/internal/audit"
 	"github.com/vigil-edr/vigil/internal/authz"
 	"github.com/vigil-edr/vigil/internal/eventstore"
 	"github.com/vigil-edr/vigil/internal/notify"
@@ -135,6 +139,24 @@ type Options struct {
 	AgentHandler http.Handler
 	Logger       *slog.Logger
 	Now          func() time.Time // default time.Now
+
+	// The console: Users, Sessions and Login are all needed for sign-in;
+	// without them console pages answer 503 and the API takes only bearer
+	// tokens.
+	Users    authz.UserStore
+	Sessions authz.SessionStore
+	Login    *authz.Authenticator
+	// Audit receives an entry for every state-changing request (audit.go)
+	// and serves GET /api/v1/audit; nil records nothing.
+	Audit *audit.Log
+	// SessionIdle ends a session not used for this long (default 30 min);
+	// SessionMax ends any session this long after sign-in (default 12 h).
+	SessionIdle, SessionMax time.Duration
+	// StreamHeartbeat is how often the alert stream sends a comment line
+	// (default 15 s); StreamMax how long one stream connection lasts before
+	// the browser reconnects, re-authenticating (default 5 min);
+	// StreamPoll how often it looks for changes without a wake-up (1 s).
+	StreamHeartbeat, StreamMax, StreamPoll time.Duration
 }
 
 // Server is the HTTP API.
@@ -144,12 +166,21 @@ type Server struct {
 	now     func() time.Time
 	mux     *http.ServeMux
 	routes  []route
+	pages   []page
+	tmpl    map[string]*template.Template
 	openapi []byte
 	metrics http.Handler
+
+	enrolKey  []byte // derives TOTP enrolment secrets from pending sessions
+	sweepMu   sync.Mutex
+	lastSweep time.Time
+	alertWake *wakeup // AlertsChanged → alert streams
 
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	authFail *prometheus.CounterVec
+
+	loginThrottled prometheus.Counter
 }
 
 // New builds a Server. It panics if Options.Tokens is nil or the route table
@@ -169,9 +200,17 @@ func New(opts Options) *Server {
 		s.opts.Metrics = prometheus.NewRegistry()
 	}
 	s.initMetrics()
+	s.enrolKey = make([]byte, 32)
+	rand.Read(s.enrolKey)
+	s.alertWake = newWakeup()
 	s.routes = s.table()
 	for _, rt := range s.routes {
 		s.register(rt)
+	}
+	s.tmpl = parseTemplates()
+	s.pages = s.pageTable()
+	for _, pg := range s.pages {
+		s.registerPage(pg)
 	}
 	s.openapi = s.openAPI()
 	return s
@@ -184,11 +223,11 @@ func (s *Server) Handler() http.Handler { return s }
 // ServeHTTP routes a request. Unknown paths and methods get JSON errors, and
 // no request is ever redirected (the mux's redirects would echo the path).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	setCommonHeaders(w.Header())
 	if s.opts.AgentHandler != nil && strings.HasPrefix(r.URL.Path, "/agent/") {
 		s.opts.AgentHandler.ServeHTTP(w, r)
 		return
 	}
-	setCommonHeaders(w.Header())
 	p := r.URL.Path
 	if p == "" || p[0] != '/' || path.Clean(p) != p {
 		s.unmatched(w, http.StatusNotFound, "")
@@ -248,6 +287,11 @@ func (s *Server) initMetrics() {
 		Name: "vigil_http_auth_failures_total",
 		Help: "Rejected API requests: reason is missing, invalid (unknown, expired or revoked) or forbidden.",
 	}, []string{"reason"})
+	s.loginThrottled = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "vigil_console_login_throttled_total",
+		Help: "Console sign-in attempts refused by the per-address rate limit (not audited one by one).",
+	})
+	s.loginThrottled = registerOrExisting(s.opts.Metrics, s.loginThrottled)
 	s.requests = registerOrExisting(s.opts.Metrics, s.requests)
 	s.duration = registerOrExisting(s.opts.Metrics, s.duration)
 	s.authFail = registerOrExisting(s.opts.Metrics, s.authFail)

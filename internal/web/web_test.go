@@ -82,6 +82,10 @@ type harness struct {
 	channelID, victimChannel, routeID, victimRoute int64
 	hookURL                                        string
 
+	login *authz.Authenticator
+	// sessions by user (admin, analyst, viewer): cookie secret and CSRF token
+	sessions map[string]testSession
+
 	cases   *cases.Service
 	casesDB *sqlite.DB // the cases store and audit log (the backend itself when it is SQLite)
 	caseID  int64
@@ -172,7 +176,11 @@ func newHarness(t *testing.T, be backend, mutate ...func(*Options)) *harness {
 	must(t, err)
 	h.fileSum = fe.Ref
 
+	h.seedConsole()
+
 	opts := Options{
+		Users: h.casesDB, Sessions: h.casesDB, Login: h.login, Audit: audit.New(h.casesDB, nil),
+		StreamMax: 100 * time.Millisecond, StreamPoll: 20 * time.Millisecond,
 		Tokens: be, Alerts: alerts{be, h.proc}, Events: be, Hosts: be, Enrollment: be, Rules: rules, Notify: ntf, Cases: h.cases, Inventory: inventoryFor(be),
 		Ready: func() error { return nil },
 		AgentHandler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -865,7 +873,7 @@ func TestHostileRequests(t *testing.T) {
 		{"GET", "/api/v1/alerts/", 404},
 		{"DELETE", "/api/v1/alerts", 405},
 		{"PUT", "/healthz", 405},
-		{"GET", "/", 404},
+		{"GET", "/nope", 404},
 		{"GET", "/agent", 404},
 	} {
 		req, _ := http.NewRequest(c.method, h.http.URL+c.path, nil)
@@ -918,7 +926,7 @@ func TestNotConfigured(t *testing.T) {
 	be := newMemStore()
 	h := newHarness(t, be, func(o *Options) {
 		o.Alerts, o.Events, o.Hosts, o.Enrollment, o.Rules, o.AgentHandler, o.Notify = nil, nil, nil, nil, nil, nil, nil
-		o.Cases = nil
+		o.Cases, o.Audit = nil, nil
 	})
 	for _, rt := range h.srv.routes {
 		if rt.perm == authz.PermPublic || strings.Contains(rt.pattern, "tokens") && !strings.Contains(rt.pattern, "enrollment") ||
