@@ -104,11 +104,12 @@
 // parsed, stored by SHA-256. Query parameters are checked against each route's declared list
 // (unknown or repeated parameters are rejected) and parsed strictly: limits
 // are ranges, times RFC 3339, states and levels from their enums. Every API
-// response is JSON (except /metrics, in the Prometheus text format); errors
-// are {"code","message"} with codes from one table (errors.go). Every
-// response, API and console, carries the CSP, X-Content-Type-Options:
-// nosniff, Cache-Control: no-store, Referrer-Policy: no-referrer,
-// X-Frame-Options: DENY and HSTS.
+// response is JSON (except /metrics, in the Prometheus text format, and an
+// event export, which streams CSV or a JSON array page by page and is cut
+// off, not ended, if storage fails midway); errors are {"code","message"}
+// with codes from one table (errors.go). Every response, API and console,
+// carries the CSP, X-Content-Type-Options: nosniff, Cache-Control:
+// no-store, Referrer-Policy: no-referrer, X-Frame-Options: DENY and HSTS.
 //
 // # Concurrency
 //

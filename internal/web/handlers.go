@@ -317,27 +317,13 @@ func (s *Server) searchEvents(w http.ResponseWriter, r *http.Request) error {
 		return notConfigured("events")
 	}
 	q := newQuery(r)
-	eq := eventstore.Query{Host: q.str("host"), AgentID: q.str("agent_id"), Category: q.str("category"),
-		From: q.time("from"), To: q.time("to"), Text: q.str("q"), Limit: q.limit(), Before: q.before()}
+	eq, e := eventQuery(q)
+	if e != nil {
+		return e
+	}
+	eq.Limit, eq.Before = q.limit(), q.before()
 	if q.err != nil {
 		return q.err
-	}
-	if !eq.From.IsZero() && !eq.To.IsZero() && !eq.From.Before(eq.To) {
-		return errorf(CodeBadRequest, "from must be before to")
-	}
-	fields := q.v["field"]
-	if len(fields) > maxFieldFilters {
-		return errorf(CodeBadRequest, "at most %d field filters", maxFieldFilters)
-	}
-	for _, f := range fields {
-		name, value, ok := strings.Cut(f, "=")
-		if !ok || name == "" {
-			return errorf(CodeBadRequest, "field must be Name=Value")
-		}
-		if e := checkString("field", f, maxNameLen, false); e != nil {
-			return e
-		}
-		eq.Fields = append(eq.Fields, eventstore.FieldFilter{Name: name, Value: value})
 	}
 	recs, err := s.opts.Events.Search(r.Context(), eq)
 	if err != nil {
@@ -352,6 +338,34 @@ func (s *Server) searchEvents(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, page)
 	return nil
+}
+
+// eventQuery reads the filters shared by the event search and its export:
+// host, agent_id, category, from, to, field (Name=Value, repeated) and q.
+func eventQuery(q *query) (eventstore.Query, *Error) {
+	eq := eventstore.Query{Host: q.str("host"), AgentID: q.str("agent_id"), Category: q.str("category"),
+		From: q.time("from"), To: q.time("to"), Text: q.str("q")}
+	if q.err != nil {
+		return eq, q.err
+	}
+	if !eq.From.IsZero() && !eq.To.IsZero() && !eq.From.Before(eq.To) {
+		return eq, errorf(CodeBadRequest, "from must be before to")
+	}
+	fields := q.v["field"]
+	if len(fields) > maxFieldFilters {
+		return eq, errorf(CodeBadRequest, "at most %d field filters", maxFieldFilters)
+	}
+	for _, f := range fields {
+		name, value, ok := strings.Cut(f, "=")
+		if !ok || name == "" {
+			return eq, errorf(CodeBadRequest, "field must be Name=Value")
+		}
+		if e := checkString("field", f, maxNameLen, false); e != nil {
+			return eq, e
+		}
+		eq.Fields = append(eq.Fields, eventstore.FieldFilter{Name: name, Value: value})
+	}
+	return eq, nil
 }
 
 func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) error {

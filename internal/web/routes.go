@@ -161,6 +161,24 @@ func (s *Server) table() []route {
 				{name: "q", typ: "string", doc: "full-text search over all values"},
 				pLimit, pBefore,
 			}},
+		{method: "GET", pattern: "/api/v1/events/export", perm: authz.PermEventsRead, handle: s.exportEvents,
+			summary: "Export the events of a search, newest first, as a CSV or JSON attachment (streamed)",
+			resp:    "", text: "text/csv",
+			query: []param{
+				{name: "format", typ: "string", enum: []string{"csv", "json"}, doc: "csv (one row per event; the default) or json (an array of events as GET /api/v1/events/{id} returns them)"},
+				{name: "host", typ: "string", doc: "only this host"},
+				{name: "agent_id", typ: "string", doc: "only this agent"},
+				{name: "category", typ: "string", doc: "only this log source category"},
+				{name: "from", typ: "date-time", doc: "only events at or after this time (RFC 3339)"},
+				{name: "to", typ: "date-time", doc: "only events before this time (RFC 3339)"},
+				{name: "field", typ: "string", many: true, doc: "Name=Value: only events whose field equals the value, case-insensitive (repeat, up to 16)"},
+				{name: "q", typ: "string", doc: "full-text search over all values"},
+				{name: "limit", typ: "integer", doc: "at most this many events, 1 to 100000 (default 10000)"},
+				{name: "column", typ: "string", many: true, doc: "csv only: add a column with this field's values (repeat, up to 32)"},
+			},
+			notes: "CSV columns: id, time, host, agent_id, product, services, categories, fields (the [name, value] pairs as JSON), then one per column parameter. " +
+				"Cells a spreadsheet would read as a formula (starting with =, +, -, @, tab or carriage return) are prefixed with an apostrophe; invalid UTF-8 becomes U+FFFD. " +
+				"If storage fails mid-stream the response is cut off, never ended cleanly."},
 		{method: "GET", pattern: "/api/v1/events/{id}", perm: authz.PermEventsRead, handle: s.getEvent,
 			summary: "Get one event", resp: eventJSON{}},
 
