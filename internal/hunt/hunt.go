@@ -186,7 +186,7 @@ feed:
 		sort.SliceStable(obs, func(i, j int) bool { return obs[i].ev.Time.Before(obs[j].ev.Time) })
 		for _, o := range obs {
 			hits := corr.Observe(correlate.Observation{
-				RuleID: o.rule.ID, RuleName: o.rule.Name, Time: o.ev.Time, Fields: o.ev,
+				RuleID: o.rule.ID, RuleName: o.rule.Name, Time: o.ev.Time, Fields: correlate.WithAgent(o.ev, o.ev.Source),
 				Ref: correlate.Ref{Source: o.ev.Source, Record: o.ev.Record, Time: o.ev.Time, Rule: o.rule.Ref()},
 			})
 			for i := range hits {

@@ -234,7 +234,7 @@ func (w *Worker) detect(ctx context.Context, set *ruleset.Set, s *eventstore.Sto
 		if set.Corr.Uses(r.ID) || set.Corr.Uses(r.Name) {
 			set.CorrMu.Lock()
 			hits := set.Corr.Observe(correlate.Observation{
-				RuleID: r.ID, RuleName: r.Name, Time: ev.Time, Fields: ev,
+				RuleID: r.ID, RuleName: r.Name, Time: ev.Time, Fields: correlate.WithAgent(ev, s.AgentID),
 				Ref: correlate.Ref{Source: s.AgentID, Record: uint64(id), Time: ev.Time, Rule: r.Ref()},
 			})
 			set.CorrMu.Unlock()

@@ -19,6 +19,7 @@
 // timespan; temporal_ordered additionally needs them in the listed order.
 //
 // An observation that lacks a group-by field is ignored by that correlation.
+// Group keys span every host unless the rule groups by AgentId (WithAgent).
 // Observations must arrive in time order per group; offline hunting sorts
 // them first, live detection receives them in ingest order.
 //
@@ -68,6 +69,38 @@ func (o *Options) defaults() {
 // Fields gives access to the fields of an observation.
 type Fields interface {
 	Get(name string) (string, bool)
+}
+
+// AgentField names the field WithAgent adds: the agent (host) an event
+// came from.
+const AgentField = "AgentId"
+
+// WithAgent returns f with one more field, AgentId = agent, for
+// observations whose event has no field of that name. Process ids, session
+// ids and user names repeat across hosts, so a correlation that groups by
+// them groups by AgentId too; live detection passes the enrolled agent's id,
+// offline hunting the file the event was read from. An empty agent adds
+// nothing.
+func WithAgent(f Fields, agent string) Fields {
+	if agent == "" {
+		return f
+	}
+	return agentFields{f, agent}
+}
+
+type agentFields struct {
+	f     Fields
+	agent string
+}
+
+func (a agentFields) Get(name string) (string, bool) {
+	if v, ok := a.f.Get(name); ok {
+		return v, true
+	}
+	if strings.EqualFold(name, AgentField) {
+		return a.agent, true
+	}
+	return "", false
 }
 
 // Ref points at an event that contributed to a hit.

@@ -158,3 +158,33 @@ func corpus(t *testing.T) string {
 	t.Helper()
 	return testkit.Corpus(t)
 }
+
+// Equal process ids on two hosts stay apart when the rule groups by AgentId;
+// a field of that name in the event itself wins over the added one.
+func TestWithAgent(t *testing.T) {
+	rules, errs := sigma.ParseFile("c.yml", []byte("title: c\ncorrelation:\n  type: event_count\n  rules: [r]\n  group-by: [AgentId, ParentProcessId]\n  timespan: 1m\n  condition: {gte: 2}\n"))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	e, errs := New(rules, func(string) bool { return true }, Options{})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	obs := func(sec int, f Fields) []Hit {
+		return e.Observe(Observation{RuleName: "r", Time: epoch.Add(time.Duration(sec) * time.Second), Fields: f})
+	}
+	if h := obs(0, WithAgent(mapFields{"ParentProcessId": "100"}, "a")); len(h) != 0 {
+		t.Fatalf("first event fired: %+v", h)
+	}
+	if h := obs(1, WithAgent(mapFields{"ParentProcessId": "100"}, "b")); len(h) != 0 {
+		t.Fatalf("same pid on another agent fired: %+v", h)
+	}
+	if h := obs(2, WithAgent(mapFields{"ParentProcessId": "100", "AgentId": "b"}, "a")); len(h) != 1 || groupString(h[0].GroupBy) != "[AgentId:b,ParentProcessId:100]" {
+		t.Fatalf("the event's own AgentId: hits %+v", h)
+	}
+	if f := WithAgent(mapFields{}, ""); f == nil {
+		t.Fatal("nil fields")
+	} else if _, ok := f.Get(AgentField); ok {
+		t.Fatal("an empty agent added a field")
+	}
+}
