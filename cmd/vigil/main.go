@@ -62,5 +62,6 @@ Check rules before deploying them:
 	root.AddCommand(newUpCmd(), newServerCmd(), newTokenCmd(), newUserCmd(), newAuditCmd(), newHuntCmd(), newRulesCmd(), newBenchCmd())
 	root.AddCommand(newValidateCmd()) // validate.go
 	root.AddCommand(newSCACmd())      // sca.go
+	root.AddCommand(newVulnDBCmd())   // vulndb.go
 	return root
 }

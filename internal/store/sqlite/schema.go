@@ -436,6 +436,65 @@ CREATE INDEX inventory_items_name ON inventory_items(kind, name);
 	`
 CREATE INDEX alerts_first_seen ON alerts(first_seen, level_rank, rule_id, host);
 `,
+	// 10: the vulnerability database (advisories and their affected
+	// packages, imports) and the findings per host with what they were
+	// computed from; vulndb_generation counts imports.
+	`
+CREATE TABLE vuln_advisories (
+	id          INTEGER PRIMARY KEY,
+	source      TEXT    NOT NULL,
+	advisory_id TEXT    NOT NULL,
+	aliases     TEXT    NOT NULL,
+	summary     TEXT    NOT NULL,
+	modified    INTEGER NOT NULL,
+	severity    TEXT    NOT NULL,
+	UNIQUE (source, advisory_id)
+);
+
+CREATE TABLE vuln_affected (
+	advisory  INTEGER NOT NULL REFERENCES vuln_advisories(id) ON DELETE CASCADE,
+	ecosystem TEXT    NOT NULL,
+	package   TEXT    NOT NULL,
+	data      TEXT    NOT NULL
+);
+CREATE INDEX vuln_affected_package  ON vuln_affected(ecosystem, package);
+CREATE INDEX vuln_affected_advisory ON vuln_affected(advisory);
+
+CREATE TABLE vuln_imports (
+	id          INTEGER PRIMARY KEY,
+	source      TEXT    NOT NULL,
+	file        TEXT    NOT NULL,
+	sha256      TEXT    NOT NULL,
+	imported_at INTEGER NOT NULL,
+	advisories  INTEGER NOT NULL,
+	affected    INTEGER NOT NULL,
+	skipped     TEXT    NOT NULL
+);
+
+CREATE TABLE vuln_hosts (
+	agent_id     TEXT PRIMARY KEY,
+	snapshot_id  TEXT    NOT NULL,
+	generation   INTEGER NOT NULL,
+	evaluated_at INTEGER NOT NULL,
+	ecosystem    TEXT    NOT NULL,
+	note         TEXT    NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE vuln_findings (
+	agent_id    TEXT    NOT NULL,
+	rank        INTEGER NOT NULL,
+	source      TEXT    NOT NULL,
+	advisory_id TEXT    NOT NULL,
+	package     TEXT    NOT NULL,
+	level       TEXT    NOT NULL,
+	fixable     INTEGER NOT NULL,
+	data        TEXT    NOT NULL
+);
+CREATE INDEX vuln_findings_host     ON vuln_findings(agent_id, rank);
+CREATE INDEX vuln_findings_advisory ON vuln_findings(source, advisory_id);
+
+INSERT INTO counters(name, value) VALUES ('vulndb_generation', 0);
+`,
 }
 
 // migrationFuncs run after the SQL of the migration with the same index, in
