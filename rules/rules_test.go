@@ -68,6 +68,13 @@ func TestRulePack(t *testing.T) {
 			}
 		}
 	}
+	// A rule with its own ATT&CK tags alerts by itself: a correlation that
+	// refers to it must say generate: true, or its alerts would vanish.
+	for _, r := range rules {
+		if c, ok := eng.Lookup(r.ID); ok && r.Kind == sigma.KindDetection && len(r.Tags) > 0 && !c.Emit {
+			t.Errorf("%s: %q has ATT&CK tags but only feeds a correlation (set generate: true there)", r.Path, r.Title)
+		}
+	}
 	files, _ := filepath.Glob("tests/*.json")
 	tested := map[string]bool{}
 	m := eng.NewMatcher()
