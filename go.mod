@@ -4,6 +4,8 @@ go 1.26.8
 
 require (
 	github.com/bradleyjkemp/sigma-go v0.6.6
+	github.com/chromedp/cdproto v0.160.1
+	github.com/chromedp/chromedp v0.23.1
 	github.com/cilium/ebpf v0.22.0
 	github.com/elastic/go-libaudit/v2 v2.6.2
 	github.com/spf13/cobra v1.10.2
@@ -11,7 +13,10 @@ require (
 	golang.org/x/crypto v0.58.0
 )
 
-require github.com/elastic/go-licenser v0.4.1 // indirect
+require (
+	github.com/elastic/go-licenser v0.4.1 // indirect
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
+)
 
 require (
 	github.com/BobuSumisu/aho-corasick v1.0.3 // indirect

@@ -23,6 +23,17 @@ if [ ! -d ../shared/corpus ]; then
 	echo "WARNING: ../shared/corpus is missing: corpus-based tests will be SKIPPED" >&2
 fi
 
+step "install test dependencies (Debian packages, only when missing)"
+# Chromium drives the console's browser tests (chromedp). Installed only when
+# absent, non-interactively; without root, sudo is used if there is one.
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+	sudo=""
+	if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then sudo="sudo"; fi
+	$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+command -v chromium || command -v chromium-browser || echo "WARNING: Chromium is missing: browser tests will SKIP (FAIL under CI=true)" >&2
+
 step "gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then

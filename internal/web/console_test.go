@@ -148,7 +148,7 @@ func checkSecurityHeaders(t *testing.T, what string, hdr http.Header) {
 	if got := hdr.Get("Content-Security-Policy"); got != ContentSecurityPolicy && !strings.HasPrefix(got, "default-src 'none'") {
 		t.Errorf("%s: CSP %q", what, got)
 	}
-	for k, v := range map[string]string{"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"} {
+	for k, v := range map[string]string{"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin", "X-Frame-Options": "DENY"} {
 		if hdr.Get(k) != v {
 			t.Errorf("%s: %s = %q", what, k, hdr.Get(k))
 		}

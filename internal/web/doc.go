@@ -84,6 +84,21 @@
 // header is sent; its state changes then need X-CSRF-Token and the origin
 // checks. A request with an Authorization header is judged by it alone.
 //
+// # Alert queue and detail
+//
+// /alerts lists alerts (filters state, min_level, host, rule_id, as in the
+// API) and alerts.js keeps it current from GET /api/v1/alerts/stream
+// (stream.go: Server-Sent Events, heartbeats, resumable with
+// Last-Event-ID); AlertsChanged wakes the streams when detection recorded
+// an alert. Keys: j/k move, o or Enter open, x select, a acknowledge, s
+// assign to me, f false positive (asks a reason), u suppress the rule for
+// the host (asks a reason and a duration); with rows selected, a/s/f/u act
+// on all of them. /alerts/{id} shows why the alert fired (the rule, its
+// condition and searches, the matched fields highlighted in the triggering
+// event, the raw event), the process ancestry walked through stored
+// process_creation events (ProcessId/ParentProcessId, at most 8 levels, and
+// the process's children) and the host's events 10 minutes either side.
+//
 // # Audit
 //
 // Every state-changing request of an identified caller, API or console,
@@ -109,7 +124,7 @@
 // off, not ended, if storage fails midway); errors are {"code","message"}
 // with codes from one table (errors.go). Every response, API and console,
 // carries the CSP, X-Content-Type-Options: nosniff, Cache-Control:
-// no-store, Referrer-Policy: no-referrer, X-Frame-Options: DENY and HSTS.
+// no-store, Referrer-Policy: same-origin, X-Frame-Options: DENY and HSTS.
 //
 // # Concurrency
 //

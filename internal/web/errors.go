@@ -112,7 +112,9 @@ func setCommonHeaders(h http.Header) {
 	if h.Get("Content-Security-Policy") == "" {
 		h.Set("Content-Security-Policy", ContentSecurityPolicy)
 	}
-	h.Set("Referrer-Policy", "no-referrer")
+	// same-origin, not no-referrer: with no-referrer browsers send
+	// "Origin: null" on form posts, which the CSRF check must refuse.
+	h.Set("Referrer-Policy", "same-origin")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	h.Set("Cross-Origin-Resource-Policy", "same-origin")

@@ -21,7 +21,10 @@ func (s *Server) pageTable() []page {
 
 		// The pages, in navigation order.
 		{pattern: "/{$}", perm: authz.PermAlertsRead, nav: true, title: "Overview", tmpl: "placeholder.html", handle: s.placeholder},
-		{pattern: "/alerts", perm: authz.PermAlertsRead, nav: true, title: "Alerts", tmpl: "placeholder.html", handle: s.placeholder},
+		{pattern: "/alerts", perm: authz.PermAlertsRead, nav: true, title: "Alerts", tmpl: "alerts.html",
+			scripts: []string{"alerts.js"}, handle: s.alertQueue},
+		{pattern: "/alerts/{id}", perm: authz.PermAlertsRead, title: "Alert", tmpl: "alert.html",
+			scripts: []string{"alerts.js"}, handle: s.alertDetail},
 		{pattern: "/search", perm: authz.PermEventsRead, nav: true, title: "Search", tmpl: "placeholder.html", handle: s.placeholder},
 		{pattern: "/hosts", perm: authz.PermHostsRead, nav: true, title: "Hosts", tmpl: "placeholder.html", handle: s.placeholder},
 		{pattern: "/rules", perm: authz.PermRulesRead, nav: true, title: "Rules", tmpl: "placeholder.html", handle: s.placeholder},
