@@ -33,6 +33,7 @@ import (
 	"github.com/vigil-edr/vigil/internal/pki"
 	"github.com/vigil-edr/vigil/internal/rulepack"
 	"github.com/vigil-edr/vigil/internal/ruleset"
+	"github.com/vigil-edr/vigil/internal/sca"
 	"github.com/vigil-edr/vigil/internal/store/sqlite"
 	"github.com/vigil-edr/vigil/internal/syslogd"
 	"github.com/vigil-edr/vigil/internal/transport"
@@ -217,11 +218,20 @@ func startServer(parent context.Context, cfg serverConfig) (*Server, error) {
 
 	// bus → detection workers → alerts.
 	src := busSource{s.bus}
+	// Stored batches feed the host inventories and the configuration
+	// assessment results (both idempotent: a redelivered batch is harmless).
+	inv, scaRec := &inventory.Recorder{Store: s.db, Logger: log}, &sca.Recorder{Store: s.db, Logger: log}
+	afterStore := func(ctx context.Context, evs []eventstore.Stored) error {
+		if err := inv.AfterStore(ctx, evs); err != nil {
+			return err
+		}
+		return scaRec.AfterStore(ctx, evs)
+	}
 	for i := 0; i < cfg.Workers; i++ {
 		w := pipeline.New(pipeline.Options{
 			Source: src, Decode: decodeBatch, Events: s.db, Alerts: s.alerts, Rules: s.rules,
 			Hosts: agentHosts{s.db}, Logger: log, OnAlert: s.onAlert,
-			AfterStore: (&inventory.Recorder{Store: s.db, Logger: log}).AfterStore,
+			AfterStore: afterStore,
 		})
 		s.workers = append(s.workers, w)
 		s.bg.Add(1)
@@ -259,6 +269,7 @@ func startServer(parent context.Context, cfg serverConfig) (*Server, error) {
 		Rules: s.rules, Notify: s.notify, Metrics: reg, Ready: s.ready, AgentHandler: tr.Handler(), Logger: log,
 		Cases:     caseSvc,
 		Inventory: s.db,
+		SCA:       s.db,
 		// The console: users, sessions and sign-in; every state change goes to the audit log.
 		Users: s.db, Sessions: s.db, Login: login, Audit: audit.New(s.db, nil),
 	})

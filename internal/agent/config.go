@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/vigil-edr/vigil/internal/agent/posture"
 )
 
 // Config is the agent's configuration file. Every field has a default; a
@@ -39,6 +41,16 @@ type Config struct {
 		Inventory              bool          `yaml:"inventory"`
 		InventorySnapshotEvery time.Duration `yaml:"inventory_snapshot_every"`
 		InventoryDiffEvery     time.Duration `yaml:"inventory_diff_every"`
+		// SCA runs configuration assessment (docs/sca.md) every SCAEvery
+		// and when a file a policy reads changes: the built-in baselines
+		// (unless SCABuiltin is false) and the policy files in SCAPolicies.
+		// Command rules run only with SCACommands: a policy's commands run
+		// as root, so only the host's owner may allow them.
+		SCA         bool          `yaml:"sca"`
+		SCAEvery    time.Duration `yaml:"sca_every"`
+		SCABuiltin  bool          `yaml:"sca_builtin"`
+		SCAPolicies []string      `yaml:"sca_policies"`
+		SCACommands bool          `yaml:"sca_commands"`
 	} `yaml:"sensors"`
 	LogLevel string `yaml:"log_level"` // debug, info, warn, error
 }
@@ -53,6 +65,8 @@ func DefaultConfig() Config {
 	c.Sensors.Inventory = true
 	c.Sensors.InventorySnapshotEvery = 12 * time.Hour
 	c.Sensors.InventoryDiffEvery = time.Minute
+	c.Sensors.SCA, c.Sensors.SCABuiltin = true, true
+	c.Sensors.SCAEvery = 12 * time.Hour
 	c.LogLevel = "info"
 	return c
 }
@@ -110,6 +124,17 @@ func (c *Config) Validate() error {
 	}
 	if c.Sensors.InventoryDiffEvery < 10*time.Second {
 		return fmt.Errorf("sensors.inventory_diff_every %s: want at least 10s", c.Sensors.InventoryDiffEvery)
+	}
+	if c.Sensors.SCAEvery < 10*time.Minute {
+		return fmt.Errorf("sensors.sca_every %s: want at least 10m", c.Sensors.SCAEvery)
+	}
+	for _, p := range c.Sensors.SCAPolicies {
+		if !filepath.IsAbs(p) {
+			return fmt.Errorf("sensors.sca_policies: %q is not an absolute path", p)
+		}
+		if _, err := posture.Load(p, os.ReadFile); err != nil {
+			return fmt.Errorf("sensors.sca_policies: %w", err)
+		}
 	}
 	if c.Sensors.InventorySnapshotEvery < time.Hour || c.Sensors.InventorySnapshotEvery < c.Sensors.InventoryDiffEvery {
 		return fmt.Errorf("sensors.inventory_snapshot_every %s: want at least 1h", c.Sensors.InventorySnapshotEvery)

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,6 +12,9 @@ func TestConfig(t *testing.T) {
 	c, err := LoadConfig("testdata/good.yaml")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !c.Sensors.SCA || !c.Sensors.SCABuiltin || c.Sensors.SCACommands || c.Sensors.SCAEvery != 12*time.Hour {
+		t.Errorf("sca defaults %+v", c.Sensors)
 	}
 	if c.SpoolMaxBytes != 512<<20 || c.Sensors.AuthLog || !c.Sensors.Process || len(c.Sensors.FIMPaths) != 2 || c.LogLevel != "info" ||
 		!c.Sensors.Inventory || c.Sensors.InventoryDiffEvery != 5*time.Minute || c.Sensors.InventorySnapshotEvery != 12*time.Hour {
@@ -24,6 +28,8 @@ func TestConfig(t *testing.T) {
 		"log_level":                "want debug, info, warn or error",
 		"inventory_diff_every":     "sensors.inventory_diff_every 1s: want at least 10s",
 		"inventory_snapshot_every": "sensors.inventory_snapshot_every 10m0s: want at least 1h",
+		"sca_every":                "sensors.sca_every 1m0s: want at least 10m",
+		"sca_relative":             `sensors.sca_policies: "policies/cis.yml" is not an absolute path`,
 	}
 	files, _ := filepath.Glob("testdata/*.bad.yaml")
 	if len(files) != len(want) {
@@ -35,5 +41,23 @@ func TestConfig(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want[name]) || !strings.Contains(err.Error(), f) {
 			t.Errorf("%s: error %v, want one naming the file and containing %q", f, err, want[name])
 		}
+	}
+}
+
+// A policy file listed in sensors.sca_policies is parsed at load, so a
+// malformed one stops the agent with its file and place.
+func TestConfigBadPolicy(t *testing.T) {
+	dir := t.TempDir()
+	pol := filepath.Join(dir, "bad.yml")
+	cfg := filepath.Join(dir, "agent.yaml")
+	if err := os.WriteFile(pol, []byte("checks: []\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, []byte("sensors:\n  sca_policies: ["+pol+"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LoadConfig(cfg)
+	if err == nil || !strings.Contains(err.Error(), "sensors.sca_policies: invalid policy: "+pol+":1:1: no policy section") {
+		t.Fatalf("error %v", err)
 	}
 }

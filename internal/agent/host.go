@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigil-edr/vigil/internal/agent/posture"
 	"github.com/vigil-edr/vigil/internal/agent/sensor/authlog"
 	"github.com/vigil-edr/vigil/internal/agent/sensor/fim"
 	"github.com/vigil-edr/vigil/internal/agent/sensor/inventory"
@@ -52,6 +53,27 @@ func HostSensors(cfg Config, agentID string, log *slog.Logger) []Sensor {
 		inv := inventory.New(inventory.Options{StateDir: filepath.Join(cfg.DataDir, "inventory"), Logger: log,
 			SnapshotEvery: cfg.Sensors.InventorySnapshotEvery, DiffEvery: cfg.Sensors.InventoryDiffEvery})
 		out = append(out, sensorFunc{"inventory", inv.Run, func() string { return inv.Status().String() }})
+	}
+	if cfg.Sensors.SCA {
+		var policies []*posture.Policy
+		if cfg.Sensors.SCABuiltin {
+			ps, err := posture.Builtins()
+			if err != nil {
+				log.Error("sca: built-in policies", "err", err) // a build bug; tests parse them
+			}
+			policies = append(policies, ps...)
+		}
+		for _, path := range cfg.Sensors.SCAPolicies {
+			p, err := posture.Load(path, os.ReadFile)
+			if err != nil { // validated at load; the file changed since
+				log.Error("sca: policy left out", "err", err)
+				continue
+			}
+			policies = append(policies, p)
+		}
+		sca := posture.NewSensor(posture.SensorOptions{Policies: policies, Every: cfg.Sensors.SCAEvery, Logger: log,
+			Eval: posture.Options{Commands: cfg.Sensors.SCACommands}})
+		out = append(out, sensorFunc{"sca", sca.Run, func() string { return sca.Status().String() }})
 	}
 	if cfg.Sensors.Network {
 		n := network.New(network.Options{Logger: log})

@@ -53,14 +53,15 @@ const (
 	PermSuppressWrite   Permission = "suppressions:write"
 	PermTokensAdmin     Permission = "tokens:admin"
 	PermNotifyAdmin     Permission = "notify:admin"
-	PermSystemRead      Permission = "system:read" // metrics, status
-	PermPublic          Permission = "public"      // health checks, the OpenAPI document
-	PermAgent           Permission = "agent"       // mTLS agent routes: identity from the certificate
-	PermEnrollWithToken Permission = "enroll"      // agent enrolment: authorised by an enrolment token
-	PermCasesRead       Permission = "cases:read"  // cases, their evidence, timelines and reports
-	PermCasesWrite      Permission = "cases:write" // open, change, comment on and add evidence to cases
-	PermAuditRead       Permission = "audit:read"  // the hash-chained audit log
-	PermUsersAdmin      Permission = "users:admin" // console users and the settings page
+	PermSystemRead      Permission = "system:read"  // metrics, status
+	PermPublic          Permission = "public"       // health checks, the OpenAPI document
+	PermAgent           Permission = "agent"        // mTLS agent routes: identity from the certificate
+	PermEnrollWithToken Permission = "enroll"       // agent enrolment: authorised by an enrolment token
+	PermCasesRead       Permission = "cases:read"   // cases, their evidence, timelines and reports
+	PermCasesWrite      Permission = "cases:write"  // open, change, comment on and add evidence to cases
+	PermAuditRead       Permission = "audit:read"   // the hash-chained audit log
+	PermUsersAdmin      Permission = "users:admin"  // console users and the settings page
+	PermHygieneRead     Permission = "hygiene:read" // configuration assessment results (and the hygiene views built on them)
 	// PermSession is held by every role: what any signed-in user may do to
 	// their own session (see the console, sign out).
 	PermSession Permission = "session"
@@ -68,11 +69,11 @@ const (
 
 var rolePerms = map[Role]map[Permission]bool{
 	RoleViewer: set(PermAlertsRead, PermEventsRead, PermHostsRead, PermRulesRead, PermSuppressRead, PermSystemRead,
-		PermCasesRead, PermSession),
+		PermCasesRead, PermHygieneRead, PermSession),
 	RoleAnalyst: set(PermAlertsRead, PermEventsRead, PermHostsRead, PermRulesRead, PermSuppressRead, PermSystemRead,
-		PermCasesRead, PermSession, PermAlertsTriage, PermSuppressWrite, PermCasesWrite),
+		PermCasesRead, PermHygieneRead, PermSession, PermAlertsTriage, PermSuppressWrite, PermCasesWrite),
 	RoleAdmin: set(PermAlertsRead, PermEventsRead, PermHostsRead, PermRulesRead, PermSuppressRead, PermSystemRead,
-		PermCasesRead, PermSession, PermAlertsTriage, PermSuppressWrite, PermCasesWrite, PermHostsAdmin, PermRulesAdmin,
+		PermCasesRead, PermHygieneRead, PermSession, PermAlertsTriage, PermSuppressWrite, PermCasesWrite, PermHostsAdmin, PermRulesAdmin,
 		PermEnrollAdmin, PermTokensAdmin, PermNotifyAdmin, PermAuditRead, PermUsersAdmin),
 }
 

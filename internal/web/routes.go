@@ -8,6 +8,7 @@ import (
 
 	"github.com/vigil-edr/vigil/internal/authz"
 	"github.com/vigil-edr/vigil/internal/inventory"
+	"github.com/vigil-edr/vigil/internal/sca"
 )
 
 // route is one entry of the route table: everything registration, the
@@ -200,6 +201,11 @@ func (s *Server) table() []route {
 			summary: "Get a host's latest complete inventory: OS, packages, users, groups, listening ports, services, kernel modules",
 			resp:    inventory.Host{},
 			notes:   "Served from the last snapshot the agent completed (docs/inventory.md); snapshot_id is empty and the lists are empty until the first one."},
+		{method: "GET", pattern: "/api/v1/hosts/{id}/sca", perm: authz.PermHygieneRead, handle: s.getHostSCA,
+			summary: "Get a host's configuration assessment: per policy the latest summary, every check's latest result and the summary history",
+			resp:    sca.Host{},
+			query:   []param{{name: "history", typ: "integer", doc: "summaries of past scans per policy, newest first, 0 to 1000 (default 30)"}},
+			notes:   "Each result says passed, failed or not_applicable with the reason, its remediation and compliance mappings (docs/sca.md). policies is empty until the host's agent reports a scan."},
 		{method: "POST", pattern: "/api/v1/hosts/{id}/revoke", perm: authz.PermHostsAdmin, handle: s.revokeHost,
 			summary: "Revoke a host's agent certificate; it is refused within a minute", resp: hostJSON{}},
 
@@ -238,6 +244,10 @@ func (s *Server) table() []route {
 			summary: "Enable a rule", resp: ruleJSON{}},
 		{method: "POST", pattern: "/api/v1/rules/{id}/disable", perm: authz.PermRulesAdmin, handle: s.disableRule,
 			summary: "Disable a rule", resp: ruleJSON{}},
+
+		{method: "GET", pattern: "/api/v1/sca", perm: authz.PermHygieneRead, handle: s.listFleetSCA,
+			summary: "Configuration assessment across the fleet: every host's latest summary per policy (worst score first) and the checks failing on most hosts",
+			resp:    sca.Fleet{}, query: []param{pLimit}},
 
 		{method: "GET", pattern: "/api/v1/suppressions", perm: authz.PermSuppressRead, handle: s.listSuppressions,
 			summary: "List active (unexpired) suppressions", resp: suppressionList{}},

@@ -115,7 +115,7 @@ type Registry interface {
 }
 
 // Options configure a Server. Tokens is required; a nil Alerts, Events,
-// Hosts, Enrollment, Rules, Notify, Cases or Inventory makes its routes
+// Hosts, Enrollment, Rules, Notify, Cases, Inventory or SCA makes its routes
 // answer 503 "unavailable" (they still authenticate, so the route table
 // stays the whole surface).
 type Options struct {
@@ -128,6 +128,7 @@ type Options struct {
 	Notify     Notify
 	Cases      Cases
 	Inventory  Inventory
+	SCA        SCA // configuration assessment results
 	// Metrics is served at /metrics; nil means a new registry with only the
 	// API's own metrics.
 	Metrics Registry

@@ -5,6 +5,7 @@ package posture
 import (
 	"io/fs"
 	"os/exec"
+	"strconv"
 	"syscall"
 )
 
@@ -26,4 +27,13 @@ func fileOwner(fi fs.FileInfo) (uid, gid uint32, err error) {
 		return 0, 0, errNoStat
 	}
 	return st.Uid, st.Gid, nil
+}
+
+// inodeOf names the file's device and inode, so a file replaced by rename
+// counts as changed even with the same size and time.
+func inodeOf(fi fs.FileInfo) string {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return strconv.FormatUint(uint64(st.Dev), 10) + ":" + strconv.FormatUint(st.Ino, 10)
+	}
+	return ""
 }

@@ -495,6 +495,39 @@ CREATE INDEX vuln_findings_advisory ON vuln_findings(source, advisory_id);
 
 INSERT INTO counters(name, value) VALUES ('vulndb_generation', 0);
 `,
+	// 11: configuration assessment (sca.Store). sca_results holds the latest
+	// result per host, policy and check; sca_policies the latest summary per
+	// host and policy; sca_history every summary (pass/fail over time).
+	`
+CREATE TABLE sca_policies (
+	agent_id       TEXT NOT NULL,
+	policy_id      TEXT NOT NULL,
+	scan_id        TEXT NOT NULL,
+	scanned_at     INTEGER NOT NULL,
+	summary        TEXT NOT NULL,
+	PRIMARY KEY (agent_id, policy_id)
+) WITHOUT ROWID;
+CREATE TABLE sca_results (
+	agent_id   TEXT NOT NULL,
+	policy_id  TEXT NOT NULL,
+	check_id   INTEGER NOT NULL,
+	scan_id    TEXT NOT NULL,
+	scanned_at INTEGER NOT NULL,
+	status     TEXT NOT NULL,
+	title      TEXT NOT NULL,
+	data       TEXT NOT NULL,
+	PRIMARY KEY (agent_id, policy_id, check_id)
+) WITHOUT ROWID;
+CREATE INDEX sca_results_check ON sca_results(policy_id, check_id, status);
+CREATE TABLE sca_history (
+	agent_id   TEXT NOT NULL,
+	policy_id  TEXT NOT NULL,
+	scanned_at INTEGER NOT NULL,
+	scan_id    TEXT NOT NULL,
+	summary    TEXT NOT NULL,
+	PRIMARY KEY (agent_id, policy_id, scanned_at, scan_id)
+) WITHOUT ROWID;
+`,
 }
 
 // migrationFuncs run after the SQL of the migration with the same index, in
