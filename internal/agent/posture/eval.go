@@ -325,12 +325,13 @@ func (s *scan) rule(raw string, vars map[string]string, regexType string) (rr Ru
 	return rr
 }
 
-// host maps a policy path to the path read under Root.
+// host maps a policy path to the path read under Root; with a Root, ".."
+// cannot climb out of it (symbolic links inside the tree still can).
 func (s *scan) host(p string) string {
 	if s.e.opts.Root == "/" {
 		return p
 	}
-	return filepath.Join(s.e.opts.Root, p)
+	return filepath.Join(s.e.opts.Root, filepath.Clean("/"+p))
 }
 
 // paths expands the targets: globs (*, ?, [) are matched under Root.

@@ -20,7 +20,7 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 
 // fakeRoot copies testdata/root to a temporary directory and sets the
 // modes and owners git does not keep.
-func fakeRoot(t *testing.T) string {
+func fakeRoot(t testing.TB) string {
 	t.Helper()
 	dst := t.TempDir()
 	err := filepath.WalkDir("testdata/root", func(p string, d fs.DirEntry, err error) error {
@@ -338,4 +338,22 @@ func TestBuiltinGolden(t *testing.T) {
 	}
 	r := NewEvaluator(Options{Root: fakeRoot(t)}).Evaluate(context.Background(), p)
 	golden(t, "testdata/vigil_debian12.golden", render(r))
+}
+
+// With a root, a path cannot climb out of it with "..".
+func TestRootConfinesDotDot(t *testing.T) {
+	root := fakeRoot(t)
+	p, err := Parse("inline", []byte(`
+policy: {id: x}
+checks:
+  - {id: 1, title: t, condition: all, rules: ['f:/../../../../../../../etc/os-release -> r:^ID=vigil-test$']}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(root, "etc/os-release"), []byte("ID=vigil-test\n"), 0o644)
+	r := NewEvaluator(Options{Root: root}).Evaluate(context.Background(), p)
+	if r.Results[0].Status != Passed || !strings.Contains(r.Results[0].Reason, "line 1 matches") {
+		t.Fatalf("%+v", r.Results[0])
+	}
 }
