@@ -270,6 +270,7 @@ func startServer(parent context.Context, cfg serverConfig) (*Server, error) {
 		Cases:     caseSvc,
 		Inventory: s.db,
 		SCA:       s.db,
+		Overview:  s.db,
 		// The console: users, sessions and sign-in; every state change goes to the audit log.
 		Users: s.db, Sessions: s.db, Login: login, Audit: audit.New(s.db, nil),
 	})

@@ -51,6 +51,12 @@
 //     body) (fetch with the session and the CSRF header), Vigil.el(tag,
 //     attrs, children…) (builds elements; strings become text nodes),
 //     Vigil.toast and Vigil.typing (is a key event in a text field).
+//     Pages that change things through the API add forms.js: a
+//     <form data-api="/api/v1/…"> is sent as JSON with the session's CSRF
+//     header (its header comment lists the attributes), so the API's
+//     permission, CSRF, origin and audit checks apply unchanged.
+//     pagefuncs.go adds template functions: list, num, rfc3339, left,
+//     divf, ms.
 //  4. If the pattern has a new path parameter, teach pagePath in
 //     console_test.go a seeded value: the matrix test fails until it does.
 //

@@ -20,15 +20,20 @@ func (s *Server) pageTable() []page {
 		{pattern: "/static/{file}", perm: authz.PermPublic, title: "Static file", raw: s.serveStatic},
 
 		// The pages, in navigation order.
-		{pattern: "/{$}", perm: authz.PermAlertsRead, nav: true, title: "Overview", tmpl: "placeholder.html", handle: s.placeholder},
+		{pattern: "/{$}", perm: authz.PermAlertsRead, nav: true, title: "Overview", tmpl: "overview.html", handle: s.overviewPage},
 		{pattern: "/alerts", perm: authz.PermAlertsRead, nav: true, title: "Alerts", tmpl: "alerts.html",
 			scripts: []string{"alerts.js"}, handle: s.alertQueue},
 		{pattern: "/alerts/{id}", perm: authz.PermAlertsRead, title: "Alert", tmpl: "alert.html",
 			scripts: []string{"alerts.js"}, handle: s.alertDetail},
-		{pattern: "/search", perm: authz.PermEventsRead, nav: true, title: "Search", tmpl: "placeholder.html", handle: s.placeholder},
-		{pattern: "/hosts", perm: authz.PermHostsRead, nav: true, title: "Hosts", tmpl: "placeholder.html", handle: s.placeholder},
-		{pattern: "/rules", perm: authz.PermRulesRead, nav: true, title: "Rules", tmpl: "placeholder.html", handle: s.placeholder},
-		{pattern: "/cases", perm: authz.PermCasesRead, nav: true, title: "Cases", tmpl: "placeholder.html", handle: s.placeholder},
-		{pattern: "/settings", perm: authz.PermUsersAdmin, nav: true, title: "Settings", tmpl: "placeholder.html", handle: s.placeholder},
+		{pattern: "/search", perm: authz.PermEventsRead, nav: true, title: "Search", tmpl: "search.html", handle: s.searchPage},
+		{pattern: "/hosts", perm: authz.PermHostsRead, nav: true, title: "Hosts", tmpl: "hosts.html", handle: s.hostsPage},
+		{pattern: "/hosts/{id}", perm: authz.PermHostsRead, title: "Host", tmpl: "host.html", scripts: []string{"forms.js"}, handle: s.hostPage},
+		{pattern: "/rules", perm: authz.PermRulesRead, nav: true, title: "Rules", tmpl: "rules.html", handle: s.rulesPage},
+		{method: "POST", pattern: "/rules/{id}/enable", perm: authz.PermRulesAdmin, title: "Rules", tmpl: "rules.html", handle: s.ruleEnable},
+		{method: "POST", pattern: "/rules/{id}/disable", perm: authz.PermRulesAdmin, title: "Rules", tmpl: "rules.html", handle: s.ruleDisable},
+		{pattern: "/cases", perm: authz.PermCasesRead, nav: true, title: "Cases", tmpl: "cases.html", handle: s.casesPage},
+		{pattern: "/cases/new", perm: authz.PermCasesRead, title: "New case", tmpl: "case_new.html", scripts: []string{"forms.js"}, handle: s.newCasePage},
+		{pattern: "/cases/{id}", perm: authz.PermCasesRead, title: "Case", tmpl: "case.html", scripts: []string{"forms.js"}, handle: s.casePage},
+		{pattern: "/settings", perm: authz.PermUsersAdmin, nav: true, title: "Settings", tmpl: "settings.html", scripts: []string{"forms.js"}, handle: s.settingsPage},
 	}
 }

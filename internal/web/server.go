@@ -21,6 +21,7 @@ import (
 	"github.com/vigil-edr/vigil/internal/authz"
 	"github.com/vigil-edr/vigil/internal/eventstore"
 	"github.com/vigil-edr/vigil/internal/notify"
+	"github.com/vigil-edr/vigil/internal/overview"
 	"github.com/vigil-edr/vigil/internal/ruleset"
 	"github.com/vigil-edr/vigil/internal/transport"
 )
@@ -129,6 +130,9 @@ type Options struct {
 	Cases      Cases
 	Inventory  Inventory
 	SCA        SCA // configuration assessment results
+	// Overview aggregates alerts for the console's overview page
+	// (store/sqlite's DB satisfies it); nil leaves the page without them.
+	Overview overview.Store
 	// Metrics is served at /metrics; nil means a new registry with only the
 	// API's own metrics.
 	Metrics Registry

@@ -21,6 +21,7 @@ import (
 	"github.com/vigil-edr/vigil/internal/cases"
 	"github.com/vigil-edr/vigil/internal/event"
 	"github.com/vigil-edr/vigil/internal/eventstore"
+	"github.com/vigil-edr/vigil/internal/overview"
 	"github.com/vigil-edr/vigil/internal/ruleset"
 	"github.com/vigil-edr/vigil/internal/store/sqlite"
 	"github.com/vigil-edr/vigil/internal/transport"
@@ -186,6 +187,9 @@ func newHarness(t *testing.T, be backend, mutate ...func(*Options)) *harness {
 		AgentHandler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusTeapot)
 		}),
+	}
+	if ov, ok := be.(overview.Store); ok {
+		opts.Overview = ov
 	}
 	for _, m := range mutate {
 		m(&opts)

@@ -1,0 +1,127 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/vigil-edr/vigil/internal/alert"
+	"github.com/vigil-edr/vigil/internal/authz"
+	"github.com/vigil-edr/vigil/internal/inventory"
+	"github.com/vigil-edr/vigil/internal/overview"
+	"github.com/vigil-edr/vigil/internal/store"
+	"github.com/vigil-edr/vigil/internal/transport"
+)
+
+type hostRow struct {
+	transport.Agent
+	Status string // online, offline, revoked
+}
+
+func hostStatus(a transport.Agent, now time.Time) string {
+	switch {
+	case a.Revoked:
+		return "revoked"
+	case overview.Online(a, now):
+		return "online"
+	}
+	return "offline"
+}
+
+type hostsData struct {
+	Q, Status string
+	Hosts     []hostRow
+	Counts    map[string]int
+	Total     int
+}
+
+// hostsPage lists enrolled hosts, filtered by name, id or OS substring (q)
+// and status.
+func (s *Server) hostsPage(w http.ResponseWriter, r *http.Request) (any, error) {
+	if s.opts.Hosts == nil {
+		return nil, notConfigured("hosts")
+	}
+	q := newQuery(r)
+	d := hostsData{Q: q.str("q"), Status: q.str("status"), Counts: map[string]int{}}
+	if q.err != nil {
+		return nil, q.err
+	}
+	as, err := s.opts.Hosts.ListAgents(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	needle := strings.ToLower(d.Q)
+	for _, a := range as {
+		row := hostRow{Agent: a, Status: hostStatus(a, now)}
+		d.Counts[row.Status]++
+		d.Total++
+		if d.Status != "" && row.Status != d.Status {
+			continue
+		}
+		if needle != "" && !strings.Contains(strings.ToLower(a.Hostname+" "+a.ID+" "+a.OS), needle) {
+			continue
+		}
+		d.Hosts = append(d.Hosts, row)
+	}
+	slices.SortStableFunc(d.Hosts, func(a, b hostRow) int { return strings.Compare(a.Hostname, b.Hostname) })
+	return d, nil
+}
+
+type hostData struct {
+	Host      hostRow
+	Health    *overview.Health
+	Inventory *inventory.Host
+	Alerts    []alert.Alert
+	// CanRevoke shows the revoke button (the API checks again).
+	CanRevoke bool
+	Problems  []string
+}
+
+// maxInventoryRows bounds each inventory table on the page.
+const maxInventoryRows = 2000
+
+// hostPage shows one host: status, agent health, inventory, recent alerts.
+func (s *Server) hostPage(w http.ResponseWriter, r *http.Request) (any, error) {
+	a, err := s.hostByPath(r)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errorf(CodeNotFound, "no such host")
+	}
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	d := hostData{Host: hostRow{Agent: a, Status: hostStatus(a, now)}, CanRevoke: who(r).role.Allows(authz.PermHostsAdmin)}
+	if s.opts.Events != nil {
+		if d.Health, err = overview.LatestHealth(r.Context(), s.opts.Events, a.ID, now.Add(-24*time.Hour)); err != nil {
+			return nil, err
+		}
+	}
+	if s.opts.Inventory != nil {
+		inv, err := s.opts.Inventory.HostInventory(r.Context(), a.ID)
+		if err != nil {
+			return nil, err
+		}
+		if inv.SnapshotID != "" {
+			clipInventory(&inv)
+			d.Inventory = &inv
+		}
+	}
+	if s.opts.Alerts != nil {
+		if d.Alerts, err = s.opts.Alerts.ListAlerts(r.Context(), alert.Filter{Host: a.Hostname, Limit: 25}); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+func clipInventory(h *inventory.Host) {
+	h.Packages = h.Packages[:min(len(h.Packages), maxInventoryRows)]
+	h.Users = h.Users[:min(len(h.Users), maxInventoryRows)]
+	h.Groups = h.Groups[:min(len(h.Groups), maxInventoryRows)]
+	h.Ports = h.Ports[:min(len(h.Ports), maxInventoryRows)]
+	h.Services = h.Services[:min(len(h.Services), maxInventoryRows)]
+	h.Modules = h.Modules[:min(len(h.Modules), maxInventoryRows)]
+}
