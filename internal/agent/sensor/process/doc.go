@@ -49,8 +49,9 @@
 //
 // Each netlink message becomes the text line "type=NAME msg=audit(…): …"
 // and goes through internal/hunt/auditd: ParseRecord decodes it (hex
-// arguments, quoting) and a Coalescer groups the SYSCALL, EXECVE, CWD, PATH
-// and PROCTITLE records of one serial into one event. The kernel splits a
+// arguments, quoting) and a Coalescer groups the SYSCALL, EXECVE, CWD and
+// EOE records of one serial into one event (PATH and PROCTITLE records are
+// skipped unparsed: SYSCALL exe= and EXECVE say the same). The kernel splits a
 // long argument list over several EXECVE records; the sensor merges them
 // into one before the Coalescer sees them, so CommandLine is the whole argv.
 // Failed execs (success=no) are not process creations and are dropped.

@@ -304,14 +304,17 @@ func newPipeline(opts *Options) *pipeline {
 	}
 }
 
-// recordTypes names the audit message types the coalescer needs.
+// recordTypes names the audit message types the sensor parses. The kernel
+// also sends PATH records (one per file the exec opened: the program, its
+// interpreter, the dynamic loader) and a PROCTITLE; they are skipped
+// unparsed, because SYSCALL's exe= is the Image, EXECVE has the whole argv
+// and EOE ends the event. (They cannot be left out in the kernel without an
+// exclude rule, which would hide them from every audit reader on the host.)
 var recordTypes = map[uint16]string{
 	1300: "SYSCALL",
-	1302: "PATH",
 	1307: "CWD",
 	1309: "EXECVE",
 	1320: "EOE",
-	1327: "PROCTITLE",
 }
 
 // record takes one netlink message: its type and its text,
