@@ -19,9 +19,11 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -52,6 +54,7 @@ func newRootCmd() *cobra.Command {
 	root.PersistentFlags().StringVar(&configPath, "config", "", "configuration file (YAML; defaults apply to what it does not set)")
 
 	var server, token, caFingerprint, caFile, dataDir, cpuProfile string
+	var testInput bool
 	enroll := &cobra.Command{
 		Use:   "enroll --server URL --token TOKEN (--ca-fingerprint HEX | --ca-cert FILE)",
 		Short: "Enrol this host with a Vigil server",
@@ -116,6 +119,9 @@ certificate file. There is no trust on first use.`,
 				cfg.DataDir = dataDir
 			}
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: logLevel(cfg.LogLevel)}))
+			if cfg.Limits.MemorySoftBytes > 0 {
+				debug.SetMemoryLimit(cfg.Limits.MemorySoftBytes)
+			}
 			if cpuProfile != "" {
 				f, err := os.Create(cpuProfile)
 				if err != nil {
@@ -125,13 +131,47 @@ certificate file. There is no trust on first use.`,
 				pprof.StartCPUProfile(f)
 				defer pprof.StopCPUProfile()
 			}
-			return agent.RunHost(cmd.Context(), cfg, log)
+			ho := agent.HostOptions{Version: version}
+			if testInput {
+				ho.Extra = append(ho.Extra, newLineSensor(cmd.InOrStdin()))
+				out := cmd.OutOrStdout()
+				ho.Durable = func(epoch, seq uint64) { fmt.Fprintf(out, "durable %d %d\n", epoch, seq) }
+			}
+			err = agent.RunHost(cmd.Context(), cfg, log, ho)
+			if !errors.Is(err, agent.ErrRestart) {
+				return err
+			}
+			return restart(cmd.Context(), cfg, log)
 		},
 	}
 	run.Flags().StringVar(&dataDir, "data", "", "data directory (default from the configuration)")
 	run.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the agent to this file (for performance work)")
+	run.Flags().BoolVar(&testInput, "test-input", false, "also record each line of standard input as an event and print \"durable EPOCH SEQ\" as the spool makes records durable (for tests)")
+	run.Flags().MarkHidden("test-input")
 	root.AddCommand(enroll, run)
 	return root
+}
+
+// restart waits out the back-off for a restart over the memory limit and
+// replaces this process with a fresh copy of itself (same arguments and
+// environment). Where that is impossible (Windows) it returns an error so
+// the service manager starts the agent again.
+func restart(ctx context.Context, cfg agent.Config, log *slog.Logger) error {
+	wait, recent, err := agent.RestartWait(cfg.DataDir, time.Now(), cfg.Limits.RestartMaxWait)
+	if err != nil {
+		log.Warn("recording the restart", "err", err)
+	}
+	log.Warn("restarting over the memory limit", "wait", wait, "restarts_last_hour", recent)
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-time.After(wait):
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("restart: %w", err)
+	}
+	return fmt.Errorf("restart: %w", syscall.Exec(exe, os.Args, os.Environ()))
 }
 
 func loadCA(path string) (*x509.CertPool, error) {

@@ -119,11 +119,11 @@ func TestLocalAgentProcessToAlert(t *testing.T) {
 		t.Fatal(err)
 	}
 	acfg.Sensors.AuthLog, acfg.Sensors.FIM = false, false
-	acfg.HealthEvery = time.Hour
+	acfg.HealthEvery, acfg.HeartbeatEvery = time.Hour, time.Second
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	agentDone := make(chan error, 1)
-	go func() { agentDone <- agent.RunHost(ctx, acfg, s.cfg.Logger) }()
+	go func() { agentDone <- agent.RunHost(ctx, acfg, s.cfg.Logger, agent.HostOptions{Shared: true}) }()
 	defer func() { cancel(); <-agentDone }()
 
 	var alerts struct {
@@ -140,18 +140,47 @@ func TestLocalAgentProcessToAlert(t *testing.T) {
 		exec.Command("/bin/sh", "-c", "cat /etc/shadow /"+marker+" >/dev/null 2>&1").Run()
 		time.Sleep(300 * time.Millisecond)
 		api(t, s, admin, "GET", "/api/v1/alerts", nil, &alerts)
+		found := false
 		for _, a := range alerts.Items {
 			if a.RuleTitle == "Password hashes read by a command line tool" {
 				for _, f := range a.Fields {
-					if strings.Contains(f.Value, marker) {
-						return
-					}
+					found = found || strings.Contains(f.Value, marker)
 				}
 			}
+		}
+		if found {
+			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no alert for the shadow read within 20 s; alerts: %+v", alerts.Items)
 		}
+	}
+
+	// The heartbeat (sent at start) put the agent's health on its host:
+	// online, the process sensor running on kernel audit.
+	var hosts struct {
+		Items []struct {
+			Online bool `json:"online"`
+			Health *struct {
+				Sensors []struct{ Name, Mechanism, State string }
+				Spool   struct{ Records uint64 }
+			} `json:"health"`
+		} `json:"items"`
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		api(t, s, admin, "GET", "/api/v1/hosts", nil, &hosts)
+		if len(hosts.Items) == 1 && hosts.Items[0].Online && hosts.Items[0].Health != nil {
+			for _, sh := range hosts.Items[0].Health.Sensors {
+				if sh.Name == "process" && sh.State == "running" && strings.HasPrefix(sh.Mechanism, "audit-netlink") {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no host online with a running process sensor in its health: %+v", hosts.Items)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 

@@ -33,7 +33,7 @@ func TestLocalAgentInventory(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	agentDone := make(chan error, 1)
-	go func() { agentDone <- agent.RunHost(ctx, acfg, s.cfg.Logger) }()
+	go func() { agentDone <- agent.RunHost(ctx, acfg, s.cfg.Logger, agent.HostOptions{Shared: true}) }()
 	defer func() { cancel(); <-agentDone }()
 
 	var inv inventory.Host

@@ -75,7 +75,7 @@ func TestLocalAgentSCA(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	agentDone := make(chan error, 1)
-	go func() { agentDone <- agent.RunHost(ctx, acfg, s.cfg.Logger) }()
+	go func() { agentDone <- agent.RunHost(ctx, acfg, s.cfg.Logger, agent.HostOptions{Shared: true}) }()
 	defer func() { cancel(); <-agentDone }()
 
 	var h sca.Host

@@ -48,7 +48,7 @@ Detection uses Vigil's own rule pack (./rules) unless --rules is given.`,
 					return fmt.Errorf("local agent: %w", err)
 				}
 				go func() {
-					if err := agent.RunHost(ctx, acfg, cfg.Logger.With("component", "agent")); err != nil && ctx.Err() == nil {
+					if err := agent.RunHost(ctx, acfg, cfg.Logger.With("component", "agent"), agent.HostOptions{Shared: true, Version: "vigil up"}); err != nil && ctx.Err() == nil {
 						cfg.Logger.Error("local agent stopped", "err", err)
 					}
 				}()

@@ -42,7 +42,7 @@ func TestValidateAtomicsEndToEnd(t *testing.T) {
 	acfg.HealthEvery = time.Hour
 	ctx, cancel := context.WithCancel(context.Background())
 	agentDone := make(chan error, 1)
-	go func() { agentDone <- agent.RunHost(ctx, acfg, s.cfg.Logger) }()
+	go func() { agentDone <- agent.RunHost(ctx, acfg, s.cfg.Logger, agent.HostOptions{Shared: true}) }()
 	defer func() { cancel(); <-agentDone }()
 	waitFIM(t, s)
 

@@ -18,13 +18,27 @@
 // Records written by agents before this format, whole wire events with
 // "seq":0 first, are still read.
 //
+// # Self-protection
+//
+// With Options.Limits set, a watchdog goroutine samples the agent's CPU time
+// and resident memory from /proc/self/stat every Limits.SampleEvery. Over the
+// CPU budget (averaged over Limits.CPUWindow) it turns Options.Throttle on,
+// which the sensors read to back off, until the average is under half the
+// budget; each change is an agent_health event (EventType throttle_on,
+// throttle_off). When the resident memory stays above Limits.RSSHardBytes
+// for two samples, it records an agent_health event (EventType restart) and
+// Run stops everything and returns ErrRestart after the final spool sync;
+// the caller waits RestartWait and starts the agent again. docs/agent.md
+// describes the limits.
+//
 // # Concurrency
 //
 // Each sensor runs in its own goroutine and appends to the spool (safe for
 // concurrent use). One sender goroutine reads, sends and acknowledges in
 // sequence order. Health is reported as an event of category agent_health
 // every HealthEvery, through the same spool, so it is delivered like any
-// other event.
+// other event; Health returns the same state for heartbeats and is safe to
+// call from any goroutine.
 package agent
 
 import (
@@ -43,6 +57,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/vigil-edr/vigil/internal/agent/spool"
+	"github.com/vigil-edr/vigil/internal/agent/throttle"
 	"github.com/vigil-edr/vigil/internal/event"
 	"github.com/vigil-edr/vigil/internal/transport/client"
 	"github.com/vigil-edr/vigil/internal/wire"
@@ -52,8 +67,9 @@ import (
 type Sensor interface {
 	Name() string
 	Run(ctx context.Context, out func(*event.Event)) error
-	// Status says what the sensor uses and whether it works, for health.
-	Status() string
+	// Health says what the sensor uses and whether it works. Name and
+	// State may be left empty: the agent fills them in.
+	Health() wire.SensorHealth
 }
 
 // Sender is what the agent needs from the transport client.
@@ -72,7 +88,27 @@ type Options struct {
 	HealthEvery time.Duration // default 60 s
 	MaxBackoff  time.Duration // longest wait between failed sends; default 30 s
 	Logger      *slog.Logger
+	// Limits turn the watchdog on (nil: off, for an agent inside another
+	// program, whose process use is not the agent's alone).
+	Limits *Limits
+	// Throttle is the back-off signal the watchdog sets and the sensors
+	// read; New makes one when nil.
+	Throttle *throttle.Signal
+	// Restarts is how many times the agent restarted itself in the last
+	// hour, for health.
+	Restarts int
+	// Version is reported in health.
+	Version string
+	// Durable, when set, is called with the spool's boot epoch and highest
+	// durable sequence number each time that advances (polled every 10 ms;
+	// for tests that must know what the spool acknowledged).
+	Durable func(bootEpoch, seq uint64)
 }
+
+// ErrRestart is returned by Run when the agent stopped itself because its
+// resident memory stayed over Limits.RSSHardBytes: start it again after
+// RestartWait.
+var ErrRestart = errors.New("agent restarting: resident memory over the hard limit")
 
 // Agent runs sensors and delivery.
 type Agent struct {
@@ -88,6 +124,10 @@ type Agent struct {
 
 	mu      sync.Mutex
 	sensErr map[string]string
+
+	// The watchdog's last figures, for health.
+	cpuPercent atomic.Uint64 // math.Float64bits
+	rss        atomic.Int64
 }
 
 // New returns an Agent with defaults filled in.
@@ -107,6 +147,9 @@ func New(opts Options) *Agent {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.Throttle == nil {
+		opts.Throttle = new(throttle.Signal)
+	}
 	return &Agent{opts: opts, sensErr: map[string]string{}}
 }
 
@@ -124,9 +167,12 @@ func (a *Agent) Stats() Stats {
 		Unusable: a.unusable.Load(), Spool: a.opts.Spool.Stats()}
 }
 
-// Run starts the sensors, the sender and the health reporter, and returns
-// when ctx ends (after a final spool sync).
+// Run starts the sensors, the sender, the health reporter and the watchdog,
+// and returns when ctx ends (after a final spool sync), or with ErrRestart
+// when the watchdog stopped the agent.
 func (a *Agent) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	var wg sync.WaitGroup
 	for _, s := range a.opts.Sensors {
 		wg.Add(1)
@@ -144,8 +190,39 @@ func (a *Agent) Run(ctx context.Context) error {
 	wg.Add(2)
 	go func() { defer wg.Done(); a.send(ctx) }()
 	go func() { defer wg.Done(); a.health(ctx) }()
+	if a.opts.Limits != nil {
+		wg.Go(func() { a.watch(ctx, cancel) })
+	}
+	if a.opts.Durable != nil {
+		wg.Go(func() { a.reportDurable(ctx) })
+	}
 	wg.Wait()
-	return a.opts.Spool.Sync()
+	err := a.opts.Spool.Sync()
+	if errors.Is(context.Cause(ctx), ErrRestart) {
+		return errors.Join(ErrRestart, err)
+	}
+	return err
+}
+
+// reportDurable calls Options.Durable when the durable sequence advances.
+func (a *Agent) reportDurable(ctx context.Context) {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	epoch, last := a.opts.Spool.BootEpoch(), uint64(0)
+	for {
+		if d := a.opts.Spool.Durable(); d > last {
+			last = d
+			a.opts.Durable(epoch, d)
+		}
+		select {
+		case <-ctx.Done():
+			if d := a.opts.Spool.Durable(); d > last {
+				a.opts.Durable(epoch, d)
+			}
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // Record appends one event to the spool. It is the sensors' output function
@@ -346,14 +423,12 @@ func (a *Agent) recordHealth() {
 		ev.Add("CPUSeconds", strconv.FormatFloat(cpu, 'f', 3, 64))
 		ev.Add("RSSBytes", strconv.FormatInt(rss, 10))
 	}
-	for _, s := range a.opts.Sensors {
-		status := s.Status()
-		a.mu.Lock()
-		if e := a.sensErr[s.Name()]; e != "" {
-			status += "; stopped: " + e
-		}
-		a.mu.Unlock()
-		ev.Add("Sensor."+s.Name(), status)
+	if a.opts.Limits != nil {
+		ev.Add("CPUPercent", strconv.FormatFloat(a.cpu(), 'f', 2, 64))
+		ev.Add("Throttled", strconv.FormatBool(a.opts.Throttle.On()))
+	}
+	for _, s := range a.sensorHealth() {
+		ev.Add("Sensor."+s.Name, s.State+" "+s.Mechanism+": "+s.Detail)
 	}
 	if d := st.Spool.Dropped; d > a.lastDropped {
 		gap := &event.Event{Time: ev.Time, Product: runtime.GOOS, Categories: healthCats}

@@ -26,9 +26,14 @@ type Config struct {
 	// SpoolMaxBytes bounds the spool; the oldest events are dropped (and
 	// counted) beyond it.
 	SpoolMaxBytes int64 `yaml:"spool_max_bytes"`
-	// HealthEvery is how often the agent reports its own health.
+	// HealthEvery is how often the agent records an agent_health event.
 	HealthEvery time.Duration `yaml:"health_every"`
-	Sensors     struct {
+	// HeartbeatEvery is how often the agent sends the server a heartbeat
+	// with its health; the server shows an agent online for three of them.
+	HeartbeatEvery time.Duration `yaml:"heartbeat_every"`
+	// Limits are the agent's self-protection (docs/agent.md).
+	Limits  Limits `yaml:"limits"`
+	Sensors struct {
 		Process  bool     `yaml:"process"`
 		AuthLog  bool     `yaml:"authlog"`
 		FIM      bool     `yaml:"fim"`
@@ -55,12 +60,62 @@ type Config struct {
 	LogLevel string `yaml:"log_level"` // debug, info, warn, error
 }
 
+// Limits bound the agent's own use of the host. A watchdog samples the
+// agent's CPU time and resident memory every SampleEvery.
+type Limits struct {
+	// CPUPercent is the CPU budget in percent of one core, averaged over
+	// CPUWindow. Above it the sensors back off (hashing deferred, inventory
+	// comparisons postponed, audit records read in slower rounds) until
+	// the average falls below half the budget; agent_health events say when.
+	CPUPercent float64       `yaml:"cpu_percent"`
+	CPUWindow  time.Duration `yaml:"cpu_window"`
+	// MemorySoftBytes is the Go runtime's soft memory limit
+	// (runtime/debug.SetMemoryLimit, like GOMEMLIMIT): the collector works
+	// harder as the heap nears it. 0 leaves the runtime's default.
+	MemorySoftBytes int64 `yaml:"memory_soft_bytes"`
+	// RSSHardBytes: when the resident memory stays above it for two
+	// samples, the agent stops cleanly (everything spooled is on disk) and
+	// starts again, waiting 1 s, 2 s, 4 s … (at most RestartMaxWait) when
+	// it restarted within the last hour. 0 disables it.
+	RSSHardBytes   int64         `yaml:"rss_hard_bytes"`
+	RestartMaxWait time.Duration `yaml:"restart_max_wait"`
+	SampleEvery    time.Duration `yaml:"sample_every"`
+}
+
+// DefaultLimits are the limits without configuration.
+func DefaultLimits() Limits {
+	return Limits{CPUPercent: 10, CPUWindow: 30 * time.Second, MemorySoftBytes: 96 << 20,
+		RSSHardBytes: 256 << 20, RestartMaxWait: 10 * time.Minute, SampleEvery: 5 * time.Second}
+}
+
+func (l *Limits) validate() error {
+	switch {
+	case l.CPUPercent <= 0 || l.CPUPercent > 400:
+		return fmt.Errorf("limits.cpu_percent %v: want more than 0 and at most 400", l.CPUPercent)
+	case l.SampleEvery < time.Second || l.SampleEvery > time.Minute:
+		return fmt.Errorf("limits.sample_every %s: want 1s to 1m", l.SampleEvery)
+	case l.CPUWindow < 2*l.SampleEvery || l.CPUWindow > time.Hour:
+		return fmt.Errorf("limits.cpu_window %s: want at least two samples (%s) and at most 1h", l.CPUWindow, 2*l.SampleEvery)
+	case l.MemorySoftBytes != 0 && l.MemorySoftBytes < 32<<20:
+		return fmt.Errorf("limits.memory_soft_bytes %d: want 0 (off) or at least 32 MiB", l.MemorySoftBytes)
+	case l.RSSHardBytes != 0 && l.RSSHardBytes < 64<<20:
+		return fmt.Errorf("limits.rss_hard_bytes %d: want 0 (off) or at least 64 MiB", l.RSSHardBytes)
+	case l.RSSHardBytes != 0 && l.MemorySoftBytes >= l.RSSHardBytes:
+		return fmt.Errorf("limits.memory_soft_bytes %d: want less than rss_hard_bytes %d", l.MemorySoftBytes, l.RSSHardBytes)
+	case l.RestartMaxWait < time.Second || l.RestartMaxWait > 24*time.Hour:
+		return fmt.Errorf("limits.restart_max_wait %s: want 1s to 24h", l.RestartMaxWait)
+	}
+	return nil
+}
+
 // DefaultConfig is the configuration without a file.
 func DefaultConfig() Config {
 	var c Config
 	c.DataDir = "/var/lib/vigil-agent"
 	c.SpoolMaxBytes = 1 << 30
 	c.HealthEvery = time.Minute
+	c.HeartbeatEvery = 30 * time.Second
+	c.Limits = DefaultLimits()
 	c.Sensors.Process, c.Sensors.AuthLog, c.Sensors.FIM, c.Sensors.Network = true, true, true, true
 	c.Sensors.Inventory = true
 	c.Sensors.InventorySnapshotEvery = 12 * time.Hour
@@ -111,6 +166,12 @@ func (c *Config) Validate() error {
 	}
 	if c.HealthEvery < time.Second {
 		return fmt.Errorf("health_every %s: want at least 1s", c.HealthEvery)
+	}
+	if c.HeartbeatEvery < time.Second || c.HeartbeatEvery > 10*time.Minute {
+		return fmt.Errorf("heartbeat_every %s: want 1s to 10m", c.HeartbeatEvery)
+	}
+	if err := c.Limits.validate(); err != nil {
+		return err
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

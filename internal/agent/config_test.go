@@ -17,7 +17,9 @@ func TestConfig(t *testing.T) {
 		t.Errorf("sca defaults %+v", c.Sensors)
 	}
 	if c.SpoolMaxBytes != 512<<20 || c.Sensors.AuthLog || !c.Sensors.Process || len(c.Sensors.FIMPaths) != 2 || c.LogLevel != "info" ||
-		!c.Sensors.Inventory || c.Sensors.InventoryDiffEvery != 5*time.Minute || c.Sensors.InventorySnapshotEvery != 12*time.Hour {
+		!c.Sensors.Inventory || c.Sensors.InventoryDiffEvery != 5*time.Minute || c.Sensors.InventorySnapshotEvery != 12*time.Hour ||
+		c.HeartbeatEvery != 45*time.Second || c.Limits.CPUPercent != 5 || c.Limits.RSSHardBytes != 0 ||
+		c.Limits.MemorySoftBytes != DefaultLimits().MemorySoftBytes || c.Limits.SampleEvery != 5*time.Second {
 		t.Errorf("config %+v", c)
 	}
 	want := map[string]string{
@@ -30,6 +32,11 @@ func TestConfig(t *testing.T) {
 		"inventory_snapshot_every": "sensors.inventory_snapshot_every 10m0s: want at least 1h",
 		"sca_every":                "sensors.sca_every 1m0s: want at least 10m",
 		"sca_relative":             `sensors.sca_policies: "policies/cis.yml" is not an absolute path`,
+		"cpu_percent":              "limits.cpu_percent 0: want more than 0",
+		"cpu_window":               "limits.cpu_window 6s: want at least two samples (10s)",
+		"memory_soft":              "limits.memory_soft_bytes 300000000: want less than rss_hard_bytes 200000000",
+		"rss_hard":                 "limits.rss_hard_bytes 1000000: want 0 (off) or at least 64 MiB",
+		"heartbeat_every":          "heartbeat_every 1h0m0s: want 1s to 10m",
 	}
 	files, _ := filepath.Glob("testdata/*.bad.yaml")
 	if len(files) != len(want) {

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -16,43 +17,100 @@ import (
 	"github.com/vigil-edr/vigil/internal/agent/sensor/network"
 	"github.com/vigil-edr/vigil/internal/agent/sensor/process"
 	"github.com/vigil-edr/vigil/internal/agent/spool"
+	"github.com/vigil-edr/vigil/internal/agent/throttle"
 	"github.com/vigil-edr/vigil/internal/event"
 	"github.com/vigil-edr/vigil/internal/transport/client"
+	"github.com/vigil-edr/vigil/internal/wire"
 )
 
 // sensorFunc adapts a sensor package to the Sensor interface.
 type sensorFunc struct {
 	name   string
 	run    func(ctx context.Context, out func(*event.Event)) error
-	status func() string
+	health func() wire.SensorHealth
 }
 
 func (s sensorFunc) Name() string { return s.name }
 func (s sensorFunc) Run(ctx context.Context, out func(*event.Event)) error {
 	return s.run(ctx, out)
 }
-func (s sensorFunc) Status() string { return s.status() }
+func (s sensorFunc) Health() wire.SensorHealth { return s.health() }
+
+// mechHealth is the health of a sensor that reports a mechanism, a detail
+// line and an error: unavailable when it found no mechanism, degraded with
+// an error, starting before it chose.
+func mechHealth(mech, unavailable string, fallback bool, err, detail string) wire.SensorHealth {
+	h := wire.SensorHealth{Mechanism: mech, Fallback: fallback, Detail: detail, State: wire.SensorRunning}
+	switch {
+	case mech == "":
+		h.State = wire.SensorStarting
+	case mech == unavailable:
+		h.State = wire.SensorUnavailable
+	case err != "":
+		h.State = wire.SensorDegraded
+	}
+	return h
+}
 
 // HostSensors builds the sensors the configuration enables for the agent
-// with this id (the process sensor's audit rules carry a key of its own).
-func HostSensors(cfg Config, agentID string, log *slog.Logger) []Sensor {
+// with this id (the process sensor's audit rules carry a key of its own);
+// they back off while th is on.
+func HostSensors(cfg Config, agentID string, th *throttle.Signal, log *slog.Logger) []Sensor {
 	var out []Sensor
 	if cfg.Sensors.Process {
-		p := process.New(process.Options{Logger: log, RuleKey: process.RuleKeyFor(agentID)})
-		out = append(out, sensorFunc{"process", p.Run, func() string { return fmt.Sprintf("%+v", p.Status()) }})
+		p := process.New(process.Options{Logger: log, RuleKey: process.RuleKeyFor(agentID), Throttle: th})
+		out = append(out, sensorFunc{"process", p.Run, func() wire.SensorHealth {
+			st := p.Status()
+			return mechHealth(st.Mechanism, process.MechUnavailable, false, st.Err, st.String())
+		}})
 	}
 	if cfg.Sensors.AuthLog {
 		a := authlog.New(authlog.Options{Path: cfg.Sensors.AuthPath, Logger: log})
-		out = append(out, sensorFunc{"authlog", a.Run, func() string { return fmt.Sprintf("%+v", a.Status()) }})
+		out = append(out, sensorFunc{"authlog", a.Run, func() wire.SensorHealth {
+			st := a.Status()
+			mech := st.Source
+			if mech != "" && mech != "journal" {
+				mech = "file"
+			}
+			h := mechHealth(mech, "", mech == "file", "", st.String())
+			if st.Err != nil {
+				h.State = wire.SensorDegraded
+				if mech == "" {
+					h.State = wire.SensorUnavailable
+				}
+			}
+			return h
+		}})
 	}
 	if cfg.Sensors.FIM {
 		f := fim.New(fim.Options{Paths: cfg.Sensors.FIMPaths, StateDir: filepath.Join(cfg.DataDir, "fim"), Logger: log})
-		out = append(out, sensorFunc{"fim", f.Run, func() string { return fmt.Sprintf("%+v", f.Status()) }})
+		out = append(out, sensorFunc{"fim", f.Run, func() wire.SensorHealth {
+			st := f.Status()
+			errs := ""
+			if st.Err != nil {
+				errs = st.Err.Error()
+			}
+			h := mechHealth(st.Source, "", st.Source == "poll", errs, st.String())
+			if h.State == wire.SensorRunning && !st.Ready {
+				h.State = wire.SensorStarting
+			}
+			return h
+		}})
 	}
 	if cfg.Sensors.Inventory {
 		inv := inventory.New(inventory.Options{StateDir: filepath.Join(cfg.DataDir, "inventory"), Logger: log,
-			SnapshotEvery: cfg.Sensors.InventorySnapshotEvery, DiffEvery: cfg.Sensors.InventoryDiffEvery})
-		out = append(out, sensorFunc{"inventory", inv.Run, func() string { return inv.Status().String() }})
+			SnapshotEvery: cfg.Sensors.InventorySnapshotEvery, DiffEvery: cfg.Sensors.InventoryDiffEvery, Throttle: th})
+		out = append(out, sensorFunc{"inventory", inv.Run, func() wire.SensorHealth {
+			st := inv.Status()
+			h := wire.SensorHealth{Mechanism: "periodic", Detail: st.String(), State: wire.SensorRunning}
+			if st.Uevent == "on" {
+				h.Mechanism = "periodic+uevent"
+			}
+			if st.Err != nil {
+				h.State = wire.SensorDegraded
+			}
+			return h
+		}})
 	}
 	if cfg.Sensors.SCA {
 		var policies []*posture.Policy
@@ -73,19 +131,39 @@ func HostSensors(cfg Config, agentID string, log *slog.Logger) []Sensor {
 		}
 		sca := posture.NewSensor(posture.SensorOptions{Policies: policies, Every: cfg.Sensors.SCAEvery, Logger: log,
 			Eval: posture.Options{Commands: cfg.Sensors.SCACommands}})
-		out = append(out, sensorFunc{"sca", sca.Run, func() string { return sca.Status().String() }})
+		out = append(out, sensorFunc{"sca", sca.Run, func() wire.SensorHealth {
+			return wire.SensorHealth{Mechanism: "periodic+stat-poll", State: wire.SensorRunning, Detail: sca.Status().String()}
+		}})
 	}
 	if cfg.Sensors.Network {
 		n := network.New(network.Options{Logger: log})
-		out = append(out, sensorFunc{"network", n.Run, func() string { return n.Status().String() }})
+		out = append(out, sensorFunc{"network", n.Run, func() wire.SensorHealth {
+			st := n.Status()
+			return mechHealth(st.Mechanism, network.MechUnavailable, st.Mechanism == network.MechPoll, st.Err, st.String())
+		}})
 	}
 	return out
 }
 
+// HostOptions are what RunHost's caller adds to the configuration.
+type HostOptions struct {
+	// Shared is true when the agent runs inside another program (`vigil
+	// up`): the process's CPU and memory are not the agent's alone, so the
+	// watchdog is off.
+	Shared bool
+	// Version is the agent's version, reported in health.
+	Version string
+	// Extra sensors run beside the configured ones.
+	Extra []Sensor
+	// Durable is passed to Options.Durable.
+	Durable func(bootEpoch, seq uint64)
+}
+
 // RunHost runs the enrolled agent described by cfg until ctx ends: the
 // identity and server from the data directory, the spool under it, and the
-// sensors the configuration enables.
-func RunHost(ctx context.Context, cfg Config, log *slog.Logger) error {
+// sensors the configuration enables. It returns ErrRestart (after a clean
+// stop) when the agent must be started again, see RestartWait.
+func RunHost(ctx context.Context, cfg Config, log *slog.Logger, ho HostOptions) error {
 	id, err := LoadIdentity(cfg.DataDir)
 	if err != nil {
 		return err
@@ -109,22 +187,42 @@ func RunHost(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	defer sp.Close()
 	host, _ := os.Hostname()
-	a := New(Options{Spool: sp, Sender: c, Sensors: HostSensors(cfg, id.AgentID, log), Hostname: host, HealthEvery: cfg.HealthEvery, Logger: log})
+	th := new(throttle.Signal)
+	opts := Options{Spool: sp, Sender: c, Sensors: append(HostSensors(cfg, id.AgentID, th, log), ho.Extra...),
+		Hostname: host, HealthEvery: cfg.HealthEvery, Logger: log, Throttle: th, Version: ho.Version,
+		Restarts: RecentRestarts(cfg.DataDir, time.Now()), Durable: ho.Durable}
+	if !ho.Shared {
+		limits := cfg.Limits
+		opts.Limits = &limits
+	}
+	a := New(opts)
 	log.Info("vigil-agent running", "agent", id.AgentID, "server", server, "data", cfg.DataDir)
-	go keepCertificate(ctx, c, cfg.DataDir, log)
+	hbCtx, stopHB := context.WithCancel(ctx)
+	defer stopHB()
+	go heartbeat(hbCtx, c, a, cfg.DataDir, cfg.HeartbeatEvery, log)
 	return a.Run(ctx)
 }
 
-// keepCertificate heartbeats every ten minutes and renews the certificate
-// when the server says it is time, saving the new identity before using it
-// for anything else.
-func keepCertificate(ctx context.Context, c *client.Client, dir string, log *slog.Logger) {
-	t := time.NewTicker(10 * time.Minute)
+// renewRetry is the shortest time between two renewal attempts.
+const renewRetry = 10 * time.Minute
+
+// heartbeat sends the agent's health every interval and renews the
+// certificate when the server says it is time, saving the new identity
+// before using it for anything else.
+func heartbeat(ctx context.Context, c *client.Client, a *Agent, dir string, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
 	defer t.Stop()
+	var lastRenew time.Time
 	for {
-		if hb, err := c.Heartbeat(ctx); err != nil {
+		body, err := json.Marshal(a.Health())
+		if err != nil {
+			log.Error("heartbeat: encoding health", "err", err)
+			body = nil
+		}
+		if hb, err := c.Heartbeat(ctx, body); err != nil {
 			log.Debug("heartbeat", "err", err)
-		} else if hb.Renew {
+		} else if hb.Renew && time.Since(lastRenew) >= renewRetry {
+			lastRenew = time.Now()
 			if id, err := c.Renew(ctx); err != nil {
 				log.Warn("certificate renewal failed; will retry", "err", err)
 			} else if err := id.Save(dir); err != nil {

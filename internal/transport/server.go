@@ -19,6 +19,7 @@ import (
 
 	"github.com/vigil-edr/vigil/internal/pki"
 	"github.com/vigil-edr/vigil/internal/store"
+	"github.com/vigil-edr/vigil/internal/wire"
 )
 
 // Paths of the agent API, version 1. The handler serves them as they are,
@@ -391,8 +392,32 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, maxControlBytes))
-	s.touch(r.Context(), id)
+	if r.ContentLength > maxControlBytes {
+		return errTooLarge
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxControlBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return errTooLarge
+		}
+		return badRequest("reading body: " + err.Error())
+	}
+	h, ok, err := wire.DecodeHealth(body)
+	if err != nil {
+		return badRequest(err.Error())
+	}
+	if ok {
+		canon, err := json.Marshal(h)
+		if err != nil {
+			return err
+		}
+		if err := s.opts.Store.TouchAgentHealth(r.Context(), id, s.opts.Now(), canon); err != nil {
+			s.log.Warn("touch agent health", "agent_id", id, "err", err)
+		}
+	} else {
+		s.touch(r.Context(), id)
+	}
 	now := s.opts.Now()
 	renewAfter := r.TLS.PeerCertificates[0].NotAfter.Add(-s.opts.RenewBefore)
 	return writeJSON(w, http.StatusOK, heartbeatResponse{

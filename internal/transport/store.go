@@ -30,6 +30,10 @@ type Agent struct {
 	LastSeen     time.Time
 	Revoked      bool
 	RevokedAt    time.Time
+	// Health is the last heartbeat's wire.Health as canonical JSON (nil
+	// before the first), received at HealthAt.
+	Health   []byte
+	HealthAt time.Time
 }
 
 // Store is what transport needs from storage. Implementations must make
@@ -54,6 +58,10 @@ type Store interface {
 	RevokedAgents(ctx context.Context) ([]string, error)
 	// TouchAgent records that the agent was seen at t.
 	TouchAgent(ctx context.Context, id string, t time.Time) error
+	// TouchAgentHealth records a heartbeat at t carrying health (JSON):
+	// the agent was seen, and health replaces the stored one unless that
+	// one is newer.
+	TouchAgentHealth(ctx context.Context, id string, t time.Time, health []byte) error
 }
 
 // Ingester receives an authenticated agent's batch (the HTTP body as sent,

@@ -212,7 +212,7 @@ func TestEnrollSendHeartbeatRenew(t *testing.T) {
 	}
 
 	e.clock.Advance(time.Minute)
-	hb, err := c.Heartbeat(ctx)
+	hb, err := c.Heartbeat(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,6 +221,27 @@ func TestEnrollSendHeartbeatRenew(t *testing.T) {
 	}
 	if a, _ := e.store.GetAgent(ctx, id.AgentID); !a.LastSeen.Equal(e.clock.Now()) {
 		t.Errorf("LastSeen %v, want %v", a.LastSeen, e.clock.Now())
+	}
+
+	// A heartbeat with health stores it, canonical; a bad one is refused
+	// and changes nothing.
+	e.clock.Advance(time.Minute)
+	health := `{"time":"2026-12-02T14:00:00Z","cpu_percent":1.25,"rss_bytes":1000,"spool":{"records":3,"bytes":10,"dropped":0},
+		"sensors":[{"name":"process","mechanism":"audit-netlink unicast","state":"running"}],"unknown":1}`
+	if _, err := c.Heartbeat(ctx, []byte(health)); err != nil {
+		t.Fatal(err)
+	}
+	a, _ = e.store.GetAgent(ctx, id.AgentID)
+	if !a.HealthAt.Equal(e.clock.Now()) || !a.LastSeen.Equal(e.clock.Now()) ||
+		!strings.Contains(string(a.Health), `"cpu_percent":1.25`) || strings.Contains(string(a.Health), "unknown") {
+		t.Errorf("after a heartbeat with health: %s at %v, last seen %v", a.Health, a.HealthAt, a.LastSeen)
+	}
+	var ae *client.APIError
+	if _, err := c.Heartbeat(ctx, []byte(`{"time":"2026-12-02T14:00:00Z","rss_bytes":-1}`)); !errors.As(err, &ae) || ae.Code != "bad_request" {
+		t.Errorf("heartbeat with bad health: %v, want bad_request", err)
+	}
+	if b, _ := e.store.GetAgent(ctx, id.AgentID); string(b.Health) != string(a.Health) {
+		t.Errorf("a refused heartbeat changed the health to %s", b.Health)
 	}
 
 	renewed, err := c.Renew(ctx)
@@ -483,7 +504,7 @@ func TestRevocationWithinRefresh(t *testing.T) {
 	if err != nil || status != http.StatusForbidden || !strings.Contains(string(resp), "agent_revoked") {
 		t.Errorf("after refresh interval: %d %s %v", status, resp, err)
 	}
-	if _, err := c.Heartbeat(ctx); !errors.As(err, &ae) || ae.Code != "agent_revoked" {
+	if _, err := c.Heartbeat(ctx, nil); !errors.As(err, &ae) || ae.Code != "agent_revoked" {
 		t.Errorf("heartbeat after revocation: %v", err)
 	}
 	if n := len(e.ing.Calls()); n != 1 {

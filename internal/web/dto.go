@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/vigil-edr/vigil/internal/alert"
@@ -143,13 +144,25 @@ type hostJSON struct {
 	LastSeen     *time.Time `json:"last_seen,omitempty"`
 	Revoked      bool       `json:"revoked"`
 	RevokedAt    *time.Time `json:"revoked_at,omitempty"`
+	// Online is true when the agent was seen within OnlineWindow.
+	Online bool `json:"online"`
+	// Health is the agent's last heartbeat health (wire.Health, as the
+	// server stored it), received at HealthAt.
+	Health   json.RawMessage `json:"health,omitempty"`
+	HealthAt *time.Time      `json:"health_at,omitempty"`
 }
 
-func toHostJSON(a transport.Agent) hostJSON {
+// OnlineWindow is how recently an agent must have been seen to count as
+// online: three heartbeats (agents send one every 30 s).
+const OnlineWindow = 90 * time.Second
+
+func toHostJSON(a transport.Agent, now time.Time) hostJSON {
 	return hostJSON{
 		ID: a.ID, Hostname: a.Hostname, OS: a.OS, Arch: a.Arch, Version: a.Version, CertSerial: a.CertSerial,
 		CertNotAfter: tm(a.CertNotAfter), EnrolledAt: tm(a.EnrolledAt), LastSeen: tm(a.LastSeen),
 		Revoked: a.Revoked, RevokedAt: tm(a.RevokedAt),
+		Online: !a.Revoked && !a.LastSeen.IsZero() && now.Sub(a.LastSeen) < OnlineWindow,
+		Health: json.RawMessage(a.Health), HealthAt: tm(a.HealthAt),
 	}
 }
 

@@ -396,7 +396,7 @@ func (s *Server) listHosts(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := hostList{Items: make([]hostJSON, len(as))}
 	for i, a := range as {
-		out.Items[i] = toHostJSON(a)
+		out.Items[i] = toHostJSON(a, s.now())
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -418,7 +418,7 @@ func (s *Server) getHost(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toHostJSON(a))
+	writeJSON(w, http.StatusOK, toHostJSON(a, s.now()))
 	return nil
 }
 
@@ -435,7 +435,7 @@ func (s *Server) revokeHost(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	writeJSON(w, http.StatusOK, toHostJSON(a))
+	writeJSON(w, http.StatusOK, toHostJSON(a, s.now()))
 	return nil
 }
 

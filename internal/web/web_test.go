@@ -124,7 +124,8 @@ func newHarness(t *testing.T, be backend, mutate ...func(*Options)) *harness {
 
 	h.agentID = "agent-0001"
 	must(t, be.PutAgent(ctx, transport.Agent{ID: h.agentID, Hostname: "h1", OS: "linux", Arch: "amd64",
-		Version: "0.1", CertSerial: "01", CertNotAfter: h.now.Add(24 * time.Hour), EnrolledAt: h.now, LastSeen: h.now}))
+		Version: "0.1", CertSerial: "01", CertNotAfter: h.now.Add(24 * time.Hour), EnrolledAt: h.now, LastSeen: h.now,
+		Health: []byte(`{"time":"2026-12-02T14:00:00Z","cpu_percent":1.5}`), HealthAt: h.now}))
 
 	ev := &event.Event{Time: h.now.Add(-time.Minute), Product: "linux", Categories: []string{"process_creation"}}
 	ev.Add("Image", "/usr/bin/whoami")
@@ -702,13 +703,14 @@ func TestHostsSuppressionsRules(t *testing.T) {
 		h := newHarness(t, nb(t))
 		var hl hostList
 		h.get("/api/v1/hosts", "viewer", &hl)
-		if len(hl.Items) != 1 || hl.Items[0].ID != h.agentID || hl.Items[0].Revoked {
+		if len(hl.Items) != 1 || hl.Items[0].ID != h.agentID || hl.Items[0].Revoked || !hl.Items[0].Online ||
+			!strings.Contains(string(hl.Items[0].Health), `"cpu_percent":1.5`) || hl.Items[0].HealthAt == nil {
 			t.Errorf("hosts %+v", hl)
 		}
 		st, b, _ := h.do("POST", "/api/v1/hosts/"+h.agentID+"/revoke", "admin", nil)
 		var hj hostJSON
 		must(t, json.Unmarshal(b, &hj))
-		if st != 200 || !hj.Revoked || hj.RevokedAt == nil {
+		if st != 200 || !hj.Revoked || hj.RevokedAt == nil || hj.Online {
 			t.Errorf("revoke: %d %s", st, b)
 		}
 		if st, _, _ := h.do("GET", "/api/v1/hosts/nobody", "viewer", nil); st != 404 {

@@ -1,7 +1,9 @@
 package wire_test
 
 import (
+	"encoding/json"
 	"errors"
+	"os"
 	"reflect"
 	"testing"
 
@@ -50,6 +52,36 @@ func FuzzDecode(f *testing.F) {
 		}
 		if !reflect.DeepEqual(got, back) {
 			t.Fatalf("round trip differs:\n%+v\n%+v", got, back)
+		}
+	})
+}
+
+// FuzzDecodeHealth: DecodeHealth never panics, and what it accepts
+// survives a round trip through encoding/json unchanged.
+func FuzzDecodeHealth(f *testing.F) {
+	if b, err := os.ReadFile("testdata/health/good.json"); err == nil {
+		f.Add(b)
+	}
+	f.Add([]byte(`{"time":"2026-12-02T14:00:00Z","sensors":[{"name":"p","state":"running"}]}`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, ok, err := wire.DecodeHealth(b)
+		if !ok || err != nil {
+			return
+		}
+		again, err := json.Marshal(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h2, ok, err := wire.DecodeHealth(again)
+		if !ok || err != nil {
+			t.Fatalf("re-encoded health refused: %v\n%s", err, again)
+		}
+		if h2.Time.Equal(h.Time) {
+			h2.Time = h.Time
+		}
+		if !reflect.DeepEqual(h, h2) {
+			t.Fatalf("round trip changed %+v into %+v", h, h2)
 		}
 	})
 }

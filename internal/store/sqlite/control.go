@@ -88,18 +88,18 @@ func (d *DB) ListEnrollTokens(ctx context.Context) ([]transport.EnrollToken, err
 	return out, nil
 }
 
-const agentCols = `id, hostname, os, arch, version, cert_serial, cert_not_after, enrolled_at, last_seen, revoked, revoked_at`
+const agentCols = `id, hostname, os, arch, version, cert_serial, cert_not_after, enrolled_at, last_seen, revoked, revoked_at, health, health_at`
 
 // PutAgent inserts or replaces the agent row.
 func (d *DB) PutAgent(ctx context.Context, a transport.Agent) error {
 	err := d.writeTx(ctx, true, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO agents(`+agentCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		_, err := tx.ExecContext(ctx, `INSERT INTO agents(`+agentCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT(id) DO UPDATE SET hostname = excluded.hostname, os = excluded.os, arch = excluded.arch,
 				version = excluded.version, cert_serial = excluded.cert_serial, cert_not_after = excluded.cert_not_after,
 				enrolled_at = excluded.enrolled_at, last_seen = excluded.last_seen, revoked = excluded.revoked,
-				revoked_at = excluded.revoked_at`,
+				revoked_at = excluded.revoked_at, health = excluded.health, health_at = excluded.health_at`,
 			a.ID, a.Hostname, a.OS, a.Arch, a.Version, a.CertSerial, ts(a.CertNotAfter), ts(a.EnrolledAt),
-			ts(a.LastSeen), b2i(a.Revoked), ts(a.RevokedAt))
+			ts(a.LastSeen), b2i(a.Revoked), ts(a.RevokedAt), string(a.Health), ts(a.HealthAt))
 		return err
 	})
 	if err != nil {
@@ -110,9 +110,14 @@ func (d *DB) PutAgent(ctx context.Context, a transport.Agent) error {
 
 func scanAgent(sc interface{ Scan(...any) error }) (transport.Agent, error) {
 	var a transport.Agent
-	var notAfter, enrolled, seen, revokedAt int64
-	err := sc.Scan(&a.ID, &a.Hostname, &a.OS, &a.Arch, &a.Version, &a.CertSerial, &notAfter, &enrolled, &seen, &a.Revoked, &revokedAt)
+	var notAfter, enrolled, seen, revokedAt, healthAt int64
+	var health string
+	err := sc.Scan(&a.ID, &a.Hostname, &a.OS, &a.Arch, &a.Version, &a.CertSerial, &notAfter, &enrolled, &seen, &a.Revoked, &revokedAt, &health, &healthAt)
 	a.CertNotAfter, a.EnrolledAt, a.LastSeen, a.RevokedAt = fromTS(notAfter), fromTS(enrolled), fromTS(seen), fromTS(revokedAt)
+	a.HealthAt = fromTS(healthAt)
+	if health != "" {
+		a.Health = []byte(health)
+	}
 	return a, err
 }
 
@@ -170,6 +175,15 @@ func (d *DB) RevokedAgents(ctx context.Context) ([]string, error) {
 // unknown id is store.ErrNotFound.
 func (d *DB) TouchAgent(ctx context.Context, id string, t time.Time) error {
 	return d.updateOne(ctx, false, "agent", id, `UPDATE agents SET last_seen = max(last_seen, ?) WHERE id = ?`, ts(t), id)
+}
+
+// TouchAgentHealth records a heartbeat at t with the agent's health (JSON):
+// LastSeen as TouchAgent, and the health unless a later one is stored. Like
+// TouchAgent it is not written durably. An unknown id is store.ErrNotFound.
+func (d *DB) TouchAgentHealth(ctx context.Context, id string, t time.Time, health []byte) error {
+	return d.updateOne(ctx, false, "agent", id, `UPDATE agents SET last_seen = max(last_seen, ?1),
+		health = CASE WHEN ?1 >= health_at THEN ?2 ELSE health END, health_at = max(health_at, ?1) WHERE id = ?3`,
+		ts(t), string(health), id)
 }
 
 // CreateToken stores an API token; an existing id or hash is

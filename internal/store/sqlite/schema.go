@@ -528,6 +528,12 @@ CREATE TABLE sca_history (
 	PRIMARY KEY (agent_id, policy_id, scanned_at, scan_id)
 ) WITHOUT ROWID;
 `,
+	// 12: agent health from heartbeats: the last health body (canonical
+	// JSON, wire.Health) and when it arrived.
+	`
+ALTER TABLE agents ADD COLUMN health TEXT NOT NULL DEFAULT '';
+ALTER TABLE agents ADD COLUMN health_at INTEGER NOT NULL DEFAULT 0;
+`,
 }
 
 // migrationFuncs run after the SQL of the migration with the same index, in

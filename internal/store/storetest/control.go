@@ -142,6 +142,24 @@ var transportTests = []test{
 		got, _ = b.GetAgent(ctx(t), "agent-b")
 		sameTime(t, "LastSeen", got.LastSeen, t0.Add(time.Minute))
 		wantErr(t, b.TouchAgent(ctx(t), "nope", t0), store.ErrNotFound)
+		// A heartbeat's health: stored with its time, never replaced by an
+		// older one, kept by PutAgent (a renewal rewrites the row).
+		if got.Health != nil || !got.HealthAt.IsZero() {
+			t.Errorf("health before any heartbeat: %q at %v", got.Health, got.HealthAt)
+		}
+		must(t, b.TouchAgentHealth(ctx(t), "agent-b", t0.Add(2*time.Minute), []byte(`{"n":2}`)))
+		must(t, b.TouchAgentHealth(ctx(t), "agent-b", t0.Add(90*time.Second), []byte(`{"n":1}`)))
+		got, _ = b.GetAgent(ctx(t), "agent-b")
+		if string(got.Health) != `{"n":2}` {
+			t.Errorf("Health = %q, want the newest", got.Health)
+		}
+		sameTime(t, "HealthAt", got.HealthAt, t0.Add(2*time.Minute))
+		sameTime(t, "LastSeen after heartbeat", got.LastSeen, t0.Add(2*time.Minute))
+		must(t, b.PutAgent(ctx(t), got))
+		if got, _ = b.GetAgent(ctx(t), "agent-b"); string(got.Health) != `{"n":2}` {
+			t.Errorf("Health after PutAgent = %q", got.Health)
+		}
+		wantErr(t, b.TouchAgentHealth(ctx(t), "nope", t0, nil), store.ErrNotFound)
 
 		revoked, err := b.RevokedAgents(ctx(t))
 		must(t, err)

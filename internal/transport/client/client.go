@@ -284,10 +284,14 @@ type HeartbeatReply struct {
 	Renew bool `json:"renew"`
 }
 
-// Heartbeat tells the server the agent is alive.
-func (c *Client) Heartbeat(ctx context.Context) (HeartbeatReply, error) {
+// Heartbeat tells the server the agent is alive. health is the JSON body
+// (the agent's wire.Health, at most 64 KiB); nil sends "{}".
+func (c *Client) Heartbeat(ctx context.Context, health []byte) (HeartbeatReply, error) {
 	var hr HeartbeatReply
-	r, err := post(ctx, c.hc, c.base.JoinPath(pathHeartbeat).String(), []byte("{}"), "application/json", "")
+	if health == nil {
+		health = []byte("{}")
+	}
+	r, err := post(ctx, c.hc, c.base.JoinPath(pathHeartbeat).String(), health, "application/json", "")
 	if err != nil {
 		return hr, err
 	}

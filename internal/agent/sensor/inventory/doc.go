@@ -33,6 +33,11 @@
 //     says why and module changes are found by the periodic comparison.
 //   - Every SnapshotEvery (12 h): a full snapshot.
 //
+// While Options.Throttle is on (the agent is over its CPU budget), the
+// periodic and trigger-file collections are postponed (Status.Postponed),
+// a due snapshot is taken at the first comparison after; uevents are still
+// followed.
+//
 // A kind whose collection fails (an unreadable file, rpm exiting with an
 // error) is neither compared nor sent: its last good state is kept, so a
 // failure never looks like everything having been removed. Status.Err says

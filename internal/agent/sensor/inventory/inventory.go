@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/vigil-edr/vigil/internal/agent/throttle"
 )
 
 // ErrUnsupported is returned by Run on systems the sensor does not support.
@@ -152,6 +154,9 @@ type Options struct {
 	WatchEvery time.Duration
 	// NoUevent disables the kernel uevent listener for module loads.
 	NoUevent bool
+	// Throttle, when on, postpones periodic and trigger-file collections
+	// (the agent is over its CPU budget). Nil never postpones.
+	Throttle *throttle.Signal
 	// Logger receives collection errors. Nil discards.
 	Logger *slog.Logger
 }
@@ -161,6 +166,8 @@ type Status struct {
 	// Snapshots and Diffs count the full snapshots sent and the
 	// comparisons made; Changes the change events sent.
 	Snapshots, Diffs, Changes uint64
+	// Postponed counts collections put off while the agent backed off.
+	Postponed uint64
 	// Uevents counts kernel module uevents received; Uevent is "on" when
 	// the uevent listener runs, otherwise why not.
 	Uevents uint64
@@ -177,7 +184,7 @@ type Status struct {
 
 // String renders s for the agent's health event.
 func (s Status) String() string {
-	str := fmt.Sprintf("snapshots=%d diffs=%d changes=%d uevent=%s uevents=%d packages=%s", s.Snapshots, s.Diffs, s.Changes, s.Uevent, s.Uevents, s.Packages)
+	str := fmt.Sprintf("snapshots=%d diffs=%d changes=%d postponed=%d uevent=%s uevents=%d packages=%s", s.Snapshots, s.Diffs, s.Changes, s.Postponed, s.Uevent, s.Uevents, s.Packages)
 	for _, k := range Kinds {
 		if n, ok := s.Items[k]; ok {
 			str += fmt.Sprintf(" %s=%d", k, n)

@@ -72,15 +72,32 @@ func (s *Sensor) Run(ctx context.Context, out func(*event.Event)) error {
 	recheck.Stop()
 	defer recheck.Stop()
 
-	pending := false
+	// While the agent is over its CPU budget, periodic collections and
+	// those started by trigger files wait (a due snapshot is taken at the
+	// first comparison after); module uevents are still followed.
+	pending, snapDue := false, false
+	postpone := func() bool {
+		if !s.opts.Throttle.On() {
+			return false
+		}
+		s.update(func(st *Status) { st.Postponed++ })
+		return true
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-diffT.C:
-			prev = step(prev, TriggerScan, false)
+			if !postpone() {
+				prev = step(prev, TriggerScan, snapDue)
+				snapDue = false
+			}
 		case <-snapT.C:
-			prev = step(prev, TriggerScan, true)
+			if postpone() {
+				snapDue = true
+			} else {
+				prev = step(prev, TriggerScan, true)
+			}
 		case <-modules:
 			prev = step(prev, TriggerUevent, false)
 			recheck.Reset(time.Second)
@@ -93,7 +110,7 @@ func (s *Sensor) Run(ctx context.Context, out func(*event.Event)) error {
 			switch {
 			case now != sig:
 				sig, pending = now, true
-			case pending:
+			case pending && !postpone():
 				pending = false
 				prev = step(prev, TriggerWatch, false)
 			}

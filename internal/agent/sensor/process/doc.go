@@ -85,6 +85,10 @@
 // records wait in the kernel backlog, so a slow out slows execs down rather
 // than losing them (up to backlog_wait_time, after which the kernel counts
 // them lost). An event whose hash is not ready within Options.HashWait is
-// sent without Hashes. Status is safe to call from any goroutine. A Sensor
+// sent without Hashes. While Options.Throttle is on (the agent is over its
+// CPU budget) the receiver pauses Options.ThrottleRound between rounds, so
+// records gather in the kernel backlog and are read in fewer wake-ups, and
+// executables not hashed yet are not hashed (Status.Deferred). Status is
+// safe to call from any goroutine. A Sensor
 // runs once at a time.
 package process

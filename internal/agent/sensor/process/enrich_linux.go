@@ -218,11 +218,11 @@ func newHasher(maxBytes int64, queue int) *hasher {
 	}
 }
 
-// lookup returns the cached hash of path, or a job that will produce it.
-// missing is true when the file does not exist any more (no Hashes field,
-// not counted as unhashed); ok false means it will not be hashed (too big,
-// queue full).
-func (h *hasher) lookup(path string) (sum string, job *hashJob, missing, ok bool) {
+// lookup returns the cached hash of path, or a job that will produce it
+// (none when cacheOnly). missing is true when the file does not exist any
+// more (no Hashes field, not counted as unhashed); ok false means it will
+// not be hashed (too big, queue full, cacheOnly).
+func (h *hasher) lookup(path string, cacheOnly bool) (sum string, job *hashJob, missing, ok bool) {
 	var st syscall.Stat_t
 	if path == "" || syscall.Stat(path, &st) != nil {
 		return "", nil, true, false
@@ -238,6 +238,9 @@ func (h *hasher) lookup(path string) (sum string, job *hashJob, missing, ok bool
 	}
 	if j := h.inflight[k]; j != nil {
 		return "", j, false, true
+	}
+	if cacheOnly {
+		return "", nil, false, false
 	}
 	j := &hashJob{path: path, key: k, done: make(chan struct{})}
 	select {

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/vigil-edr/vigil/internal/agent/throttle"
 )
 
 // ErrUnavailable is wrapped by the error Run returns when the host offers no
@@ -82,6 +84,15 @@ type Options struct {
 	// ParentTable bounds the recent exec events remembered by pid for
 	// ParentImage and ParentCommandLine. Zero means 8192.
 	ParentTable int
+	// Throttle, when on (the agent is over its CPU budget), makes the
+	// sensor back off: executables not hashed yet are not hashed (their
+	// events go without Hashes, counted in Status.Deferred), and audit
+	// records are read in rounds ThrottleRound apart, waiting in the
+	// kernel's backlog meanwhile. Nil never throttles.
+	Throttle *throttle.Signal
+	// ThrottleRound is the pause between receive rounds while throttled.
+	// Zero means 250 ms.
+	ThrottleRound time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -115,6 +126,9 @@ func (o *Options) setDefaults() {
 	if o.ParentTable <= 0 {
 		o.ParentTable = 8192
 	}
+	if o.ThrottleRound <= 0 {
+		o.ThrottleRound = 250 * time.Millisecond
+	}
 }
 
 // Status says which mechanism the sensor uses and how it is doing.
@@ -133,8 +147,13 @@ type Status struct {
 	// socket overruns (multicast only; each is at least one record).
 	Lost uint64
 	// Unhashed counts events sent without Hashes although the executable
-	// existed (too big, the hash queue full, or not ready in time).
+	// existed (too big, the hash queue full, not ready in time, or deferred).
 	Unhashed uint64
+	// Deferred counts the hashes not computed because the agent was
+	// backing off (also counted in Unhashed).
+	Deferred uint64
+	// Throttled counts receive rounds slowed down while backing off.
+	Throttled uint64
 }
 
 // String renders s for the agent's health event.
@@ -144,6 +163,9 @@ func (s Status) String() string {
 		mech = "none"
 	}
 	out := fmt.Sprintf("mechanism=%q events=%d lost=%d unhashed=%d", mech, s.Events, s.Lost, s.Unhashed)
+	if s.Deferred > 0 || s.Throttled > 0 {
+		out += fmt.Sprintf(" deferred=%d throttled_rounds=%d", s.Deferred, s.Throttled)
+	}
 	if s.Detail != "" {
 		out += fmt.Sprintf(" detail=%q", s.Detail)
 	}
@@ -157,10 +179,12 @@ func (s Status) String() string {
 type Sensor struct {
 	opts Options
 
-	running atomic.Bool
-	events  atomic.Uint64
-	lost    atomic.Uint64
-	unhash  atomic.Uint64
+	running  atomic.Bool
+	events   atomic.Uint64
+	lost     atomic.Uint64
+	unhash   atomic.Uint64
+	deferred atomic.Uint64
+	slowed   atomic.Uint64
 
 	mu        sync.Mutex
 	mechanism string
@@ -182,6 +206,8 @@ func (s *Sensor) Status() Status {
 	st.Events = s.events.Load()
 	st.Lost = s.lost.Load()
 	st.Unhashed = s.unhash.Load()
+	st.Deferred = s.deferred.Load()
+	st.Throttled = s.slowed.Load()
 	return st
 }
 

@@ -90,6 +90,7 @@ func (s *Sensor) receive(ctx context.Context, a *auditConn, p *pipeline, o *outl
 	}
 	for ctx.Err() == nil {
 		n, rerr = 0, nil
+		p.cacheOnly = s.opts.Throttle.On()
 		err := rc.Read(read)
 		if err == nil {
 			err = rerr
@@ -108,6 +109,19 @@ func (s *Sensor) receive(ctx context.Context, a *auditConn, p *pipeline, o *outl
 			// a timer wake-up per exec, than the poller's wake-up per batch.)
 			if !o.drain(ctx, p) {
 				return nil
+			}
+			s.deferred.Store(p.deferred)
+			if p.cacheOnly {
+				// Backing off: let records gather in the kernel's backlog
+				// and take them in one round.
+				s.slowed.Add(1)
+				t := time.NewTimer(s.opts.ThrottleRound)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return nil
+				case <-t.C:
+				}
 			}
 			// Wait for the next record; at most recvTimeout when events
 			// may be pending.
@@ -288,6 +302,10 @@ type pipeline struct {
 	failed  uint64
 	// pending is true when records were taken since the last flush.
 	pending bool
+	// cacheOnly: take hashes from the cache only (the agent backs off);
+	// deferred counts the hashes left out for it.
+	cacheOnly bool
+	deferred  uint64
 }
 
 // maxExecvePending bounds the serials whose EXECVE records are being
@@ -449,7 +467,7 @@ func (p *pipeline) enrich(ev *event.Event) item {
 		}
 	}
 	it := item{ev: ev}
-	sum, job, missing, ok := p.hash.lookup(image)
+	sum, job, missing, ok := p.hash.lookup(image, p.cacheOnly)
 	switch {
 	case sum != "":
 		ev.Add("Hashes", "SHA256="+sum)
@@ -457,6 +475,9 @@ func (p *pipeline) enrich(ev *event.Event) item {
 		it.job = job
 	case !missing && !ok:
 		it.unhashed = true
+		if p.cacheOnly {
+			p.deferred++
+		}
 	}
 	return it
 }
