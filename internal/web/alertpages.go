@@ -253,8 +253,14 @@ func (s *Server) alertDetail(w http.ResponseWriter, r *http.Request) (any, error
 		return d, nil
 	}
 	d.Event = &rec
-	if b, err := json.MarshalIndent(toEventJSON(rec), "", "  "); err == nil {
-		d.Raw = string(b)
+	// Not HTML-escaped here: the template escapes it, and \u003c would
+	// make hostile values unreadable.
+	var raw strings.Builder
+	enc := json.NewEncoder(&raw)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(toEventJSON(rec)); err == nil {
+		d.Raw = raw.String()
 	}
 	for _, f := range rec.Fields {
 		d.Fields = append(d.Fields, fieldRow{Name: f.Name, Value: f.Value, Matched: matchedField(a.Fields, f)})
