@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -148,6 +149,7 @@ func TestConsoleXSS(t *testing.T) {
 	pw.Wait()
 
 	t.Logf("server-side checks done at %v", time.Since(start))
+	logPageTimes(t, s, admin)
 	// In the browser: the rendered queue, 25 details (each vector once, in
 	// varying contexts), every page of the navigation.
 	b.run("queue rendered", chromedp.Navigate(base+"/alerts"), visible("#queue-body tr"))
@@ -211,9 +213,7 @@ func checkServerHTML(t *testing.T, s *Server, session, path string, want ...stri
 	t.Helper()
 	req, _ := http.NewRequest("GET", "https://"+s.Addr().String()+path, nil)
 	req.AddCookie(&http.Cookie{Name: "__Host-vigil_session", Value: session})
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: s.auth.CAPool(), ServerName: "127.0.0.1"}},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := hc.Do(req)
+	resp, err := pageClient(s).Do(req)
 	if err != nil {
 		t.Errorf("GET %s: %v", path, err)
 		return
@@ -266,4 +266,42 @@ func sendHostile(url, token, fingerprint string, i int, p string) error {
 		}
 		time.Sleep(max(retry, 20*time.Millisecond))
 	}
+}
+
+// logPageTimes logs the server time of the console's pages from /metrics.
+func logPageTimes(t *testing.T, s *Server, token string) {
+	req, _ := http.NewRequest("GET", "https://"+s.Addr().String()+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: s.auth.CAPool(), ServerName: "127.0.0.1"}}}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "vigil_http_request_duration_seconds_sum{route=\"GET /alerts") ||
+			strings.HasPrefix(l, "vigil_http_request_duration_seconds_count{route=\"GET /alerts") {
+			t.Log(l)
+		}
+	}
+}
+
+var (
+	pageClientsMu sync.Mutex
+	pageClients   = map[*Server]*http.Client{}
+)
+
+// pageClient is one client (one TLS session pool) per server, not following
+// redirects.
+func pageClient(s *Server) *http.Client {
+	pageClientsMu.Lock()
+	defer pageClientsMu.Unlock()
+	if c := pageClients[s]; c != nil {
+		return c
+	}
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: s.auth.CAPool(), ServerName: "127.0.0.1"}},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	pageClients[s] = c
+	return c
 }
