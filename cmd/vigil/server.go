@@ -37,6 +37,7 @@ import (
 	"github.com/vigil-edr/vigil/internal/store/sqlite"
 	"github.com/vigil-edr/vigil/internal/syslogd"
 	"github.com/vigil-edr/vigil/internal/transport"
+	"github.com/vigil-edr/vigil/internal/vuln"
 	"github.com/vigil-edr/vigil/internal/web"
 	"github.com/vigil-edr/vigil/internal/wire"
 )
@@ -216,11 +217,24 @@ func startServer(parent context.Context, cfg serverConfig) (*Server, error) {
 		return fail(err)
 	}
 
+	// inventory → vulnerability findings: a host is re-evaluated as soon as
+	// a worker applies its snapshot, and stale hosts are looked for every
+	// minute (an import by `vigil vulndb import` in another process).
+	vulnWake := make(chan struct{}, 1)
+	vulns := &vuln.Evaluator{Store: s.db, Inventories: s.db, Logger: log}
+	s.bg.Add(1)
+	go func() { defer s.bg.Done(); vulns.Run(ctx, vulnWake, time.Minute) }()
+
 	// bus → detection workers → alerts.
 	src := busSource{s.bus}
 	// Stored batches feed the host inventories and the configuration
 	// assessment results (both idempotent: a redelivered batch is harmless).
-	inv, scaRec := &inventory.Recorder{Store: s.db, Logger: log}, &sca.Recorder{Store: s.db, Logger: log}
+	inv, scaRec := &inventory.Recorder{Store: s.db, Logger: log, Applied: func(string) {
+		select {
+		case vulnWake <- struct{}{}:
+		default: // a wake-up is pending already
+		}
+	}}, &sca.Recorder{Store: s.db, Logger: log}
 	afterStore := func(ctx context.Context, evs []eventstore.Stored) error {
 		if err := inv.AfterStore(ctx, evs); err != nil {
 			return err
@@ -271,6 +285,7 @@ func startServer(parent context.Context, cfg serverConfig) (*Server, error) {
 		Inventory: s.db,
 		SCA:       s.db,
 		Overview:  s.db,
+		Vulns:     s.db,
 		// The console: users, sessions and sign-in; every state change goes to the audit log.
 		Users: s.db, Sessions: s.db, Login: login, Audit: audit.New(s.db, nil),
 	})

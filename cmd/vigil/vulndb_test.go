@@ -17,6 +17,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/vigil-edr/vigil/internal/agent"
 	sensorinv "github.com/vigil-edr/vigil/internal/agent/sensor/inventory"
 	"github.com/vigil-edr/vigil/internal/event"
 	"github.com/vigil-edr/vigil/internal/inventory"
@@ -119,9 +120,21 @@ func pickSources(t *testing.T, pkgs []sensorinv.Package) []fixturePkg {
 		t.Skipf("only %d source packages installed", len(names))
 	}
 	var out []fixturePkg
-	for i := 1; i <= 5; i++ {
-		n := names[i*len(names)/6]
-		out = append(out, fixturePkg{n, versions[n][0]})
+	// P0, when there is one, is a source package with a binary whose own
+	// version has an epoch the source version lacks (util-linux's
+	// bsdutils 1:2.38.1-5+deb12u3): matching by the binary's version
+	// would miss its finding.
+	for _, p := range pkgs {
+		if strings.Contains(p.Version, ":") && p.SourceVersion != "" && !strings.Contains(p.SourceVersion, ":") && len(versions[p.Source]) == 1 {
+			out = append(out, fixturePkg{p.Source, p.SourceVersion})
+			break
+		}
+	}
+	for i := 1; len(out) < 5; i++ {
+		n := names[i*len(names)/7]
+		if len(out) == 0 || n != out[0].Name {
+			out = append(out, fixturePkg{n, versions[n][0]})
+		}
 	}
 	return out
 }
@@ -244,8 +257,11 @@ func runVigil(t *testing.T, args ...string) (string, error) {
 // later, other releases and ecosystems, withdrawn records and packages
 // not installed are not. Upgrading a package in a new snapshot makes the
 // host stale and its finding goes away.
-func TestVulnDBMachine(t *testing.T) {
-	pkgs, osr := machinePackages(t)
+// machineFixtures picks the packages, checks the derived versions with
+// dpkg and renders the fixtures into dir.
+func machineFixtures(t *testing.T, dir string) (pkgs []sensorinv.Package, osr sensorinv.OS, tracker, single, zipped string, want []string) {
+	t.Helper()
+	pkgs, osr = machinePackages(t)
 	if osr.ID != "debian" {
 		t.Skipf("the fixtures are Debian's; this is %s", osr.ID)
 	}
@@ -265,8 +281,15 @@ func TestVulnDBMachine(t *testing.T) {
 		dpkgLess(t, above(p.Version), above(above(p.Version)))
 	}
 	t.Logf("fixtures around %v in %s", ps, eco.Name)
+	tracker, single, zipped, want = renderFixtures(t, d, dir)
+	slices.Sort(want)
+	return pkgs, osr, tracker, single, zipped, want
+}
 
+func TestVulnDBMachine(t *testing.T) {
 	dir := t.TempDir()
+	pkgs, osr, tracker, single, zipped, want := machineFixtures(t, dir)
+	ps := pickSources(t, pkgs)
 	data := filepath.Join(dir, "data")
 	must(t, os.MkdirAll(data, 0o700))
 	db, err := sqlite.Open(context.Background(), filepath.Join(data, "vigil.db"), sqlite.Options{})
@@ -275,7 +298,6 @@ func TestVulnDBMachine(t *testing.T) {
 	const agentID = "agent-machine"
 	stageInventory(t, db, agentID, osr, pkgs, time.Now().Add(-time.Hour).UTC())
 
-	tracker, single, zipped, want := renderFixtures(t, d, dir)
 	out, err := runVigil(t, "vulndb", "import", "--data", data, tracker, zipped, single)
 	if err != nil {
 		t.Fatalf("import: %v\n%s", err, out)
@@ -291,12 +313,11 @@ func TestVulnDBMachine(t *testing.T) {
 	must(t, err)
 	got := findingLines(hf.Findings)
 	t.Logf("findings:\n%s", strings.Join(got, "\n"))
-	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Errorf("findings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if hf.State.Ecosystem != eco.Name || hf.State.Generation != 3 || hf.State.SnapshotID == "" {
-		t.Errorf("state %+v", hf.State)
+	if !strings.HasPrefix(hf.Evaluation.Ecosystem, "Debian:") || hf.Evaluation.Generation != 3 || hf.Evaluation.SnapshotID == "" {
+		t.Errorf("state %+v", hf.Evaluation)
 	}
 	for _, f := range hf.Findings {
 		if len(f.Binaries) == 0 || f.AdvisoryID == "DSA-9001-1" && !slices.Equal(f.Aliases, []string{"CVE-2099-0101"}) ||
@@ -374,5 +395,52 @@ func TestVulnDBImportRejects(t *testing.T) {
 	out, err := runVigil(t, "vulndb", "status", "--data", data)
 	if err != nil || !strings.Contains(out, "database generation 0") {
 		t.Errorf("something was stored: %v\n%s", err, out)
+	}
+}
+
+// TestVulnDBLocalAgent: the whole path on this host. The fixtures are
+// imported into a running server's database, then the real inventory
+// sensor of an in-process agent sends this machine's packages; the applied
+// snapshot wakes the evaluator and the API serves exactly the expected
+// findings.
+func TestVulnDBLocalAgent(t *testing.T) {
+	dir := t.TempDir()
+	_, _, tracker, single, zipped, want := machineFixtures(t, dir)
+	s, admin := testServer(t)
+	if out, err := runVigil(t, "vulndb", "import", "--data", s.cfg.Data, tracker, zipped, single); err != nil {
+		t.Fatalf("import: %v\n%s", err, out)
+	}
+	acfg, err := enrolLocalAgent(context.Background(), s, "https://"+s.Addr().String())
+	must(t, err)
+	acfg.Sensors.Process, acfg.Sensors.AuthLog, acfg.Sensors.FIM, acfg.Sensors.Network = false, false, false, false
+	acfg.HealthEvery = time.Hour
+	id, err := agent.LoadIdentity(acfg.DataDir)
+	must(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	agentDone := make(chan error, 1)
+	go func() { agentDone <- agent.RunHost(ctx, acfg, s.cfg.Logger, agent.HostOptions{Shared: true}) }()
+	defer func() { cancel(); <-agentDone }()
+
+	var hf vuln.HostFindings
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if st := api(t, s, admin, "GET", "/api/v1/hosts/"+id.AgentID+"/vulnerabilities", nil, &hf); st != 200 {
+			t.Fatalf("vulnerabilities: %d", st)
+		}
+		if hf.Evaluation.SnapshotID != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("not evaluated within 30 s of the agent starting")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if got := findingLines(hf.Findings); !slices.Equal(got, want) {
+		t.Errorf("findings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	var fleet vuln.Fleet
+	if st := api(t, s, admin, "GET", "/api/v1/vulnerabilities", nil, &fleet); st != 200 || fleet.Total != len(want) ||
+		len(fleet.Hosts) != 1 || fleet.Hosts[0].AgentID != id.AgentID || fleet.Hosts[0].Hostname == "" {
+		t.Errorf("fleet %d %+v", st, fleet)
 	}
 }

@@ -316,6 +316,9 @@ type Recorder struct {
 	Store  Store
 	Logger *slog.Logger     // malformed chunks are logged here; nil discards
 	Now    func() time.Time // default time.Now
+	// Applied, if set, is called with the agent id after a chunk completed
+	// (and applied) that agent's snapshot; it must not block.
+	Applied func(agentID string)
 }
 
 // AfterStore stages the inventory chunks among evs (a batch the pipeline
@@ -338,8 +341,12 @@ func (r *Recorder) AfterStore(ctx context.Context, evs []eventstore.Stored) erro
 		if r.Now != nil {
 			now = r.Now
 		}
-		if _, err := r.Store.AddInventoryChunk(ctx, evs[i].AgentID, c, now().UTC()); err != nil {
+		applied, err := r.Store.AddInventoryChunk(ctx, evs[i].AgentID, c, now().UTC())
+		if err != nil {
 			return fmt.Errorf("inventory: %w", err)
+		}
+		if applied && r.Applied != nil {
+			r.Applied(evs[i].AgentID)
 		}
 	}
 	return nil

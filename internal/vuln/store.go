@@ -29,8 +29,8 @@ type ImportResult struct {
 	Generation           int64 // the database generation after it
 }
 
-// State labels a host's findings with what they were computed from.
-type State struct {
+// Evaluation labels a host's findings with what they were computed from.
+type Evaluation struct {
 	SnapshotID  string    `json:"snapshot_id"` // the inventory snapshot
 	Generation  int64     `json:"generation"`  // the database generation
 	EvaluatedAt time.Time `json:"evaluated_at"`
@@ -41,11 +41,11 @@ type State struct {
 }
 
 // HostFindings is a host's findings and their label. A host never
-// evaluated has a zero State and no findings.
+// evaluated has a zero Evaluation and no findings.
 type HostFindings struct {
-	AgentID  string    `json:"agent_id"`
-	State    State     `json:"state"`
-	Findings []Finding `json:"findings"`
+	AgentID    string     `json:"agent_id"`
+	Evaluation Evaluation `json:"evaluation"`
+	Findings   []Finding  `json:"findings"`
 }
 
 // Counts counts findings by level, and those with a fix.
@@ -58,7 +58,10 @@ type Counts struct {
 // HostSummary is one host's line in the fleet summary.
 type HostSummary struct {
 	AgentID string `json:"agent_id"`
-	State   State  `json:"state"`
+	// Hostname is filled in by the API from the enrolled agents; the Store
+	// leaves it empty.
+	Hostname   string     `json:"hostname,omitempty"`
+	Evaluation Evaluation `json:"evaluation"`
 	Counts
 }
 
@@ -120,7 +123,7 @@ type Store interface {
 	// Generation is the current database generation (0: nothing imported).
 	Generation(ctx context.Context) (int64, error)
 	// ReplaceFindings replaces agentID's findings and their label.
-	ReplaceFindings(ctx context.Context, agentID string, st State, fs []Finding) error
+	ReplaceFindings(ctx context.Context, agentID string, st Evaluation, fs []Finding) error
 	// StaleHosts returns the hosts with an inventory whose findings are
 	// missing or labelled with another snapshot or generation.
 	StaleHosts(ctx context.Context) ([]string, error)
@@ -156,23 +159,23 @@ func (e *Evaluator) EvaluateHost(ctx context.Context, agentID string) (HostFindi
 	if e.Now != nil {
 		now = e.Now
 	}
-	hf := HostFindings{AgentID: agentID, State: State{SnapshotID: inv.SnapshotID, EvaluatedAt: now().UTC()}, Findings: []Finding{}}
+	hf := HostFindings{AgentID: agentID, Evaluation: Evaluation{SnapshotID: inv.SnapshotID, EvaluatedAt: now().UTC()}, Findings: []Finding{}}
 	eco, err := HostEcosystem(inv.OS)
 	if err != nil {
 		gen, gerr := e.Store.Generation(ctx)
 		if gerr != nil {
 			return hf, gerr
 		}
-		hf.State.Generation, hf.State.Note = gen, err.Error()
-		return hf, e.Store.ReplaceFindings(ctx, agentID, hf.State, nil)
+		hf.Evaluation.Generation, hf.Evaluation.Note = gen, err.Error()
+		return hf, e.Store.ReplaceFindings(ctx, agentID, hf.Evaluation, nil)
 	}
 	cands, gen, err := e.Store.Candidates(ctx, eco.Name, PackageNames(inv.Packages, eco))
 	if err != nil {
 		return hf, err
 	}
-	hf.State.Generation, hf.State.Ecosystem = gen, eco.Name
+	hf.Evaluation.Generation, hf.Evaluation.Ecosystem = gen, eco.Name
 	hf.Findings = Match(inv.Packages, eco, cands)
-	return hf, e.Store.ReplaceFindings(ctx, agentID, hf.State, hf.Findings)
+	return hf, e.Store.ReplaceFindings(ctx, agentID, hf.Evaluation, hf.Findings)
 }
 
 // EvaluateStale evaluates every stale host (Store.StaleHosts) and returns

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vigil-edr/vigil/internal/event"
 	"github.com/vigil-edr/vigil/internal/inventory"
+	"github.com/vigil-edr/vigil/internal/vuln"
 )
 
 // inventoryFor returns the backend's inventory store when it has one (the
@@ -20,6 +21,22 @@ func inventoryFor(be backend) Inventory {
 	}
 	return noInventories{}
 }
+
+// vulnsFor likewise returns the backend's vulnerability store, or one
+// without findings.
+func vulnsFor(be backend) Vulns {
+	if v, ok := be.(Vulns); ok {
+		return v
+	}
+	return noVulns{}
+}
+
+type noVulns struct{}
+
+func (noVulns) HostFindings(_ context.Context, id string) (vuln.HostFindings, error) {
+	return vuln.HostFindings{AgentID: id}, nil
+}
+func (noVulns) Fleet(context.Context, int) (vuln.Fleet, error) { return vuln.Fleet{}, nil }
 
 type noInventories struct{}
 

@@ -9,6 +9,7 @@ import (
 	"github.com/vigil-edr/vigil/internal/authz"
 	"github.com/vigil-edr/vigil/internal/inventory"
 	"github.com/vigil-edr/vigil/internal/sca"
+	"github.com/vigil-edr/vigil/internal/vuln"
 )
 
 // route is one entry of the route table: everything registration, the
@@ -206,6 +207,12 @@ func (s *Server) table() []route {
 			resp:    sca.Host{},
 			query:   []param{{name: "history", typ: "integer", doc: "summaries of past scans per policy, newest first, 0 to 1000 (default 30)"}},
 			notes:   "Each result says passed, failed or not_applicable with the reason, its remediation and compliance mappings (docs/sca.md). policies is empty until the host's agent reports a scan."},
+		{method: "GET", pattern: "/api/v1/hosts/{id}/vulnerabilities", perm: authz.PermHygieneRead, handle: s.getHostVulns,
+			summary: "Get a host's vulnerability findings, worst first, each with its range, fix, advisory, severity and why",
+			resp:    vuln.HostFindings{},
+			notes: "Computed from the host's latest complete inventory and the imported database (vigil vulndb import; docs/vulnerabilities.md); " +
+				"evaluation says from which snapshot and database generation, and note why a host with an inventory has no findings (an OS that is not matched). " +
+				"A host not evaluated yet has an empty evaluation and no findings."},
 		{method: "POST", pattern: "/api/v1/hosts/{id}/revoke", perm: authz.PermHostsAdmin, handle: s.revokeHost,
 			summary: "Revoke a host's agent certificate; it is refused within a minute", resp: hostJSON{}},
 
@@ -264,6 +271,11 @@ func (s *Server) table() []route {
 			body:    tokenReq{}, resp: tokenCreated{}, status: http.StatusCreated},
 		{method: "DELETE", pattern: "/api/v1/tokens/{id}", perm: authz.PermTokensAdmin, handle: s.revokeToken,
 			summary: "Revoke an API token"},
+
+		{method: "GET", pattern: "/api/v1/vulnerabilities", perm: authz.PermHygieneRead, handle: s.listVulns,
+			summary: "The fleet's vulnerabilities: totals by severity and fixable, hosts worst first, the advisories on the most hosts",
+			resp:    vuln.Fleet{},
+			query:   []param{{name: "top", typ: "integer", doc: "how many advisories to list, 0 to 1000 (default 20)"}}},
 	}
 }
 

@@ -158,7 +158,7 @@ func (d *DB) Generation(ctx context.Context) (int64, error) {
 }
 
 // ReplaceFindings replaces a host's findings and their label.
-func (d *DB) ReplaceFindings(ctx context.Context, agentID string, st vuln.State, fs []vuln.Finding) error {
+func (d *DB) ReplaceFindings(ctx context.Context, agentID string, st vuln.Evaluation, fs []vuln.Finding) error {
 	err := d.writeTx(ctx, false, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM vuln_findings WHERE agent_id = ?`, agentID); err != nil {
 			return err
@@ -213,7 +213,7 @@ func (d *DB) StaleHosts(ctx context.Context) ([]string, error) {
 	return out, rows.Err()
 }
 
-func scanState(row interface{ Scan(...any) error }, st *vuln.State) error {
+func scanState(row interface{ Scan(...any) error }, st *vuln.Evaluation) error {
 	var at int64
 	if err := row.Scan(&st.SnapshotID, &st.Generation, &at, &st.Ecosystem, &st.Note); err != nil {
 		return err
@@ -230,7 +230,7 @@ func (d *DB) HostFindings(ctx context.Context, agentID string) (vuln.HostFinding
 		return hf, err
 	}
 	defer tx.Rollback()
-	err = scanState(tx.QueryRowContext(ctx, `SELECT snapshot_id, generation, evaluated_at, ecosystem, note FROM vuln_hosts WHERE agent_id = ?`, agentID), &hf.State)
+	err = scanState(tx.QueryRowContext(ctx, `SELECT snapshot_id, generation, evaluated_at, ecosystem, note FROM vuln_hosts WHERE agent_id = ?`, agentID), &hf.Evaluation)
 	if errors.Is(err, sql.ErrNoRows) {
 		return hf, nil
 	}
@@ -280,11 +280,11 @@ func (d *DB) Fleet(ctx context.Context, top int) (vuln.Fleet, error) {
 	for rows.Next() {
 		h := vuln.HostSummary{Counts: newCounts()}
 		var at int64
-		if err := rows.Scan(&h.AgentID, &h.State.SnapshotID, &h.State.Generation, &at, &h.State.Ecosystem, &h.State.Note); err != nil {
+		if err := rows.Scan(&h.AgentID, &h.Evaluation.SnapshotID, &h.Evaluation.Generation, &at, &h.Evaluation.Ecosystem, &h.Evaluation.Note); err != nil {
 			rows.Close()
 			return f, err
 		}
-		h.State.EvaluatedAt = fromTS(at)
+		h.Evaluation.EvaluatedAt = fromTS(at)
 		idx[h.AgentID] = len(f.Hosts)
 		f.Hosts = append(f.Hosts, h)
 	}
