@@ -31,6 +31,14 @@ type AgentBenchResult struct {
 	PeakRSSMB     float64 `json:"agent_peak_rss_mb"`
 	EventsStored  uint64  `json:"events_stored"`
 	ExecsReceived int     `json:"execs_received"`
+	// CPUSeconds is the agent's utime+stime over the measurement;
+	// ExecEvents counts every exec event of the host it reported in that
+	// time (this benchmark's and any other process's), and CPUPerExecUS
+	// divides the one by the other: a figure that stays comparable when
+	// other work shares the machine.
+	CPUSeconds   float64 `json:"agent_cpu_seconds"`
+	ExecEvents   int     `json:"exec_events"`
+	CPUPerExecUS float64 `json:"agent_cpu_us_per_exec_event"`
 }
 
 func newBenchAgentCmd() *cobra.Command {
@@ -150,7 +158,26 @@ func runBenchAgent(ctx context.Context, agentBin string, duration, warmup time.D
 		res.EventsStored += w.Stats().Events
 	}
 	res.ExecsReceived = countMarker(ctx, srv, marker)
+	res.CPUSeconds = cpu1 - cpu0
+	res.ExecEvents = countExecs(ctx, srv, start, start.Add(elapsed))
+	if res.ExecEvents > 0 {
+		res.CPUPerExecUS = 1e6 * res.CPUSeconds / float64(res.ExecEvents)
+	}
 	return res, nil
+}
+
+// countExecs counts stored exec events timed between from and to.
+func countExecs(ctx context.Context, s *Server, from, to time.Time) int {
+	n := 0
+	var before int64
+	for {
+		recs, err := s.db.Search(ctx, eventstore.Query{Category: "process_creation", From: from, To: to, Limit: 1000, Before: before})
+		if err != nil || len(recs) == 0 {
+			return n
+		}
+		n += len(recs)
+		before = recs[len(recs)-1].ID
+	}
 }
 
 // countMarker counts stored exec events whose command line has the marker.
