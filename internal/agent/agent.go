@@ -87,7 +87,12 @@ type Options struct {
 	BatchBytes  int           // default 3 MiB of payload
 	HealthEvery time.Duration // default 60 s
 	MaxBackoff  time.Duration // longest wait between failed sends; default 30 s
-	Logger      *slog.Logger
+	// SendEvery is how long the sender waits after sending a batch that was
+	// not full before it sends the next one (default 1 s), so a steady
+	// trickle of events costs one request and one acknowledgement fsync a
+	// second rather than one per group commit.
+	SendEvery time.Duration
+	Logger    *slog.Logger
 	// Limits turn the watchdog on (nil: off, for an agent inside another
 	// program, whose process use is not the agent's alone).
 	Limits *Limits
@@ -143,6 +148,9 @@ func New(opts Options) *Agent {
 	}
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = 30 * time.Second
+	}
+	if opts.SendEvery <= 0 {
+		opts.SendEvery = time.Second
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -304,7 +312,7 @@ func (a *Agent) send(ctx context.Context) {
 			continue
 		}
 		if len(recs) == 0 {
-			sleep(ctx, 100*time.Millisecond)
+			sleep(ctx, min(100*time.Millisecond, a.opts.SendEvery))
 			continue
 		}
 		body, last, err := a.batch(recs)
@@ -326,6 +334,10 @@ func (a *Agent) send(ctx context.Context) {
 			a.sent.Add(uint64(len(recs)))
 			a.batches.Add(1)
 			backoff = 100 * time.Millisecond
+			if len(recs) < a.opts.BatchEvents && len(body) < a.opts.BatchBytes/2 {
+				// Not a backlog: let the next batch gather.
+				sleep(ctx, a.opts.SendEvery)
+			}
 			continue
 		case err == nil && (status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable):
 			if retry <= 0 {
