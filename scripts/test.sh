@@ -33,6 +33,14 @@ if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null;
 	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 command -v chromium || command -v chromium-browser || echo "WARNING: Chromium is missing: browser tests will SKIP (FAIL under CI=true)" >&2
+# nft (nftables) for the response actions' isolation and block tests (network
+# namespaces, as root).
+if ! command -v nft >/dev/null; then
+	sudo=""
+	if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then sudo="sudo"; fi
+	$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables >/dev/null
+fi
 
 step "gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))

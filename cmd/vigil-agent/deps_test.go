@@ -13,7 +13,7 @@ func TestNoServerPackages(t *testing.T) {
 		t.Fatal(err)
 	}
 	const mod = "github.com/vigil-edr/vigil/internal/"
-	forbidden := []string{"ingest", "detect", "alert", "store", "web", "bus", "pipeline", "eventstore", "ruleset", "authz", "pki", "hunt/evtx", "hunt/winevent", "syslogd", "simagent", "sca", "inventory"}
+	forbidden := []string{"ingest", "detect", "alert", "store", "web", "bus", "pipeline", "eventstore", "ruleset", "authz", "pki", "hunt/evtx", "hunt/winevent", "syslogd", "simagent", "sca", "inventory", "respond", "cases", "notify"}
 	for _, dep := range strings.Fields(string(out)) {
 		if !strings.HasPrefix(dep, mod) {
 			continue

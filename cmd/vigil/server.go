@@ -31,6 +31,7 @@ import (
 	"github.com/vigil-edr/vigil/internal/notify"
 	"github.com/vigil-edr/vigil/internal/pipeline"
 	"github.com/vigil-edr/vigil/internal/pki"
+	"github.com/vigil-edr/vigil/internal/respond"
 	"github.com/vigil-edr/vigil/internal/rulepack"
 	"github.com/vigil-edr/vigil/internal/ruleset"
 	"github.com/vigil-edr/vigil/internal/sca"
@@ -62,6 +63,9 @@ type serverConfig struct {
 	// NotifyAllow opens otherwise blocked outbound addresses (CIDRs, IPs,
 	// host names) to notification channels: on-premise chat and mail servers.
 	NotifyAllow []string
+	// ActionApproval lists the response action types that need a second
+	// approver.
+	ActionApproval []string
 }
 
 func newServerCmd() *cobra.Command {
@@ -102,6 +106,7 @@ certificate under DIR/pki, and an admin API token that is printed once.`,
 	f.DurationVar(&cfg.Retention, "retention", 30*24*time.Hour, "keep events this long")
 	f.Int64Var(&cfg.MaxBytes, "max-event-bytes", 20<<30, "keep at most this many bytes of events")
 	f.StringArrayVar(&cfg.NotifyAllow, "notify-allow", nil, "let notifications reach this private CIDR, IP or host name (repeatable; on-premise chat or mail servers)")
+	f.StringSliceVar(&cfg.ActionApproval, "action-approval", nil, "response action types that need a second approver (comma-separated: kill, quarantine, restore, block, unblock, isolate, release, collect, query)")
 	cmd.MarkFlagRequired("data")
 	return cmd
 }
@@ -124,7 +129,8 @@ type Server struct {
 	workers  []*pipeline.Worker
 	syslog   *syslogd.Server
 	api      atomic.Pointer[web.Server] // set after the workers start; read by onAlert
-	bg       sync.WaitGroup             // workers, syslog, retention: waited for before the bus and database close
+	respond  *respond.Service
+	bg       sync.WaitGroup // workers, syslog, retention: waited for before the bus and database close
 	closeErr error
 }
 
@@ -210,9 +216,26 @@ func startServer(parent context.Context, cfg serverConfig) (*Server, error) {
 	s.bg.Add(1)
 	go func() { defer s.bg.Done(); s.notify.Run(ctx) }()
 
+	// Response actions: authorised, signed with the server's action key,
+	// queued in the store, handed to agents by transport, audited.
+	actionKey, err := respond.LoadOrCreateKey(filepath.Join(cfg.Data, "pki", "actions.key"))
+	if err != nil {
+		return fail(err)
+	}
+	collected, err := respond.OpenFileStore(filepath.Join(cfg.Data, "collected"))
+	if err != nil {
+		return fail(err)
+	}
+	s.respond, err = respond.New(respond.Options{Store: s.db, Audit: audit.New(s.db, nil), Agents: s.db, Key: actionKey,
+		Files: collected, Approval: cfg.ActionApproval, Logger: log})
+	if err != nil {
+		return fail(err)
+	}
+
 	// transport → ingest → bus.
 	s.ingest = ingest.New(ingest.Options{Bus: s.bus})
-	tr, err := transport.NewServer(transport.ServerOptions{Store: s.db, Authority: s.auth, Ingester: s.ingest, Logger: log})
+	tr, err := transport.NewServer(transport.ServerOptions{Store: s.db, Authority: s.auth, Ingester: s.ingest, Logger: log,
+		ActionKey: s.respond.PublicKey(), Actions: s.respond})
 	if err != nil {
 		return fail(err)
 	}
@@ -288,6 +311,7 @@ func startServer(parent context.Context, cfg serverConfig) (*Server, error) {
 		Vulns:     s.db,
 		// The console: users, sessions and sign-in; every state change goes to the audit log.
 		Users: s.db, Sessions: s.db, Login: login, Audit: audit.New(s.db, nil),
+		Actions: s.respond,
 	})
 	s.api.Store(api)
 	ln, err := net.Listen("tcp", cfg.Listen)

@@ -5,10 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
+
+	"github.com/vigil-edr/vigil/internal/agent/action"
+	"github.com/vigil-edr/vigil/internal/command"
 
 	"go.yaml.in/yaml/v3"
 
@@ -57,6 +63,18 @@ type Config struct {
 		SCAPolicies []string      `yaml:"sca_policies"`
 		SCACommands bool          `yaml:"sca_commands"`
 	} `yaml:"sensors"`
+	// Actions is the local policy for response actions (docs/actions.md).
+	Actions struct {
+		// Enabled: poll the server for actions at all.
+		Enabled bool `yaml:"enabled"`
+		// Allow names the actions this host carries out: kill,
+		// quarantine, collect, query, isolate, block.
+		Allow []string `yaml:"allow"`
+		// IsolateAllow are CIDRs that stay reachable while isolated.
+		IsolateAllow []string `yaml:"isolate_allow"`
+		// MaxCollectBytes bounds a collected file.
+		MaxCollectBytes int64 `yaml:"max_collect_bytes"`
+	} `yaml:"actions"`
 	LogLevel string `yaml:"log_level"` // debug, info, warn, error
 }
 
@@ -122,6 +140,9 @@ func DefaultConfig() Config {
 	c.Sensors.InventoryDiffEvery = time.Minute
 	c.Sensors.SCA, c.Sensors.SCABuiltin = true, true
 	c.Sensors.SCAEvery = 12 * time.Hour
+	c.Actions.Enabled = true
+	c.Actions.Allow = slices.Clone(action.DefaultAllow)
+	c.Actions.MaxCollectBytes = 32 << 20
 	c.LogLevel = "info"
 	return c
 }
@@ -183,6 +204,21 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("sensors.fim_paths: %q is not an absolute path", p)
 		}
 	}
+	for _, a := range c.Actions.Allow {
+		if !slices.Contains(policyActions, a) {
+			return fmt.Errorf("actions.allow: %q is not an action (want %s)", a, strings.Join(policyActions, ", "))
+		}
+	}
+	for _, p := range c.Actions.IsolateAllow {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			if _, err := netip.ParseAddr(p); err != nil {
+				return fmt.Errorf("actions.isolate_allow: %q is not an IP address or CIDR", p)
+			}
+		}
+	}
+	if c.Actions.MaxCollectBytes < 1<<10 || c.Actions.MaxCollectBytes > 1<<30 {
+		return fmt.Errorf("actions.max_collect_bytes %d: want 1 KiB to 1 GiB", c.Actions.MaxCollectBytes)
+	}
 	if c.Sensors.InventoryDiffEvery < 10*time.Second {
 		return fmt.Errorf("sensors.inventory_diff_every %s: want at least 10s", c.Sensors.InventoryDiffEvery)
 	}
@@ -202,3 +238,7 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
+
+// policyActions are the names actions.allow accepts; restore, release and
+// unblock follow quarantine, isolate and block.
+var policyActions = []string{command.Kill, command.Quarantine, command.Collect, command.Query, command.Isolate, command.Block}

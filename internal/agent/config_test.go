@@ -37,6 +37,9 @@ func TestConfig(t *testing.T) {
 		"memory_soft":              "limits.memory_soft_bytes 300000000: want less than rss_hard_bytes 200000000",
 		"rss_hard":                 "limits.rss_hard_bytes 1000000: want 0 (off) or at least 64 MiB",
 		"heartbeat_every":          "heartbeat_every 1h0m0s: want 1s to 10m",
+		"actions_allow":            `actions.allow: "shell" is not an action`,
+		"actions_isolate_allow":    `actions.isolate_allow: "10.0.0.0/33" is not an IP address or CIDR`,
+		"actions_max_collect":      "actions.max_collect_bytes 10: want 1 KiB to 1 GiB",
 	}
 	files, _ := filepath.Glob("testdata/*.bad.yaml")
 	if len(files) != len(want) {

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/vigil-edr/vigil/internal/agent/action"
 	"github.com/vigil-edr/vigil/internal/agent/posture"
 	"github.com/vigil-edr/vigil/internal/agent/sensor/authlog"
 	"github.com/vigil-edr/vigil/internal/agent/sensor/fim"
@@ -200,6 +202,25 @@ func RunHost(ctx context.Context, cfg Config, log *slog.Logger, ho HostOptions) 
 	hbCtx, stopHB := context.WithCancel(ctx)
 	defer stopHB()
 	go heartbeat(hbCtx, c, a, cfg.DataDir, cfg.HeartbeatEvery, log)
+	if cfg.Actions.Enabled {
+		v, e, err := actionParts(cfg, id, server, c, log)
+		if err != nil {
+			return fmt.Errorf("response actions: %w", err)
+		}
+		defer v.Nonces.Close()
+		// Isolation and blocks survive an agent restart; after a reboot
+		// they are applied again here.
+		if err := e.ApplySaved(ctx); err != nil {
+			log.Error("re-applying saved isolation and blocks", "err", err)
+		}
+		// Stopped and waited for before the nonce store closes (defers run
+		// in reverse).
+		actCtx, stopActions := context.WithCancel(ctx)
+		actDone := make(chan struct{})
+		go func() { defer close(actDone); RunActions(actCtx, c, v, e, log.With("component", "actions")) }()
+		defer func() { <-actDone }()
+		defer stopActions()
+	}
 	return a.Run(ctx)
 }
 
@@ -237,4 +258,31 @@ func heartbeat(ctx context.Context, c *client.Client, a *Agent, dir string, ever
 		case <-t.C:
 		}
 	}
+}
+
+// actionParts builds the verifier and executor for the configuration.
+func actionParts(cfg Config, id *client.Identity, server string, c *client.Client, log *slog.Logger) (*action.Verifier, *action.Executor, error) {
+	var allow []netip.Prefix
+	for _, s := range cfg.Actions.IsolateAllow {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, _ := netip.ParseAddr(s) // validated at load
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		allow = append(allow, p.Masked())
+	}
+	e, err := action.NewExecutor(action.Options{DataDir: cfg.DataDir, ServerAddrs: serverResolver(server), IsolateAllow: allow,
+		MaxCollectBytes: cfg.Actions.MaxCollectBytes, Uploader: c, Logger: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	ns, err := action.OpenNonceStore(filepath.Join(cfg.DataDir, "actions", "nonces"))
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(id.ActionKey) == 0 {
+		log.Warn("no server action key yet (enrolled before response actions): commands are refused until the next certificate renewal")
+	}
+	v := &action.Verifier{Key: id.ActionKey, Self: id.AgentID, Policy: action.Policy{Allow: cfg.Actions.Allow}, Nonces: ns}
+	return v, e, nil
 }

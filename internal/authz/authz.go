@@ -65,16 +65,34 @@ const (
 	// PermSession is held by every role: what any signed-in user may do to
 	// their own session (see the console, sign out).
 	PermSession Permission = "session"
+
+	// Response actions (docs/actions.md). PermActionsRequest opens the
+	// create and cancel routes; creating an action also needs the
+	// permission of its type, checked by package respond on every path
+	// (API and playbooks). Isolation and blocking are admin-only.
+	PermActionsRead       Permission = "actions:read"
+	PermActionsRequest    Permission = "actions:request"
+	PermActionsKill       Permission = "actions:kill"
+	PermActionsQuarantine Permission = "actions:quarantine" // and restore
+	PermActionsCollect    Permission = "actions:collect"    // and downloading collected files
+	PermActionsQuery      Permission = "actions:query"
+	PermActionsBlock      Permission = "actions:block"   // and unblock
+	PermActionsIsolate    Permission = "actions:isolate" // and release
+	PermActionsApprove    Permission = "actions:approve" // second approver
+	PermPlaybooksAdmin    Permission = "playbooks:admin"
 )
 
 var rolePerms = map[Role]map[Permission]bool{
 	RoleViewer: set(PermAlertsRead, PermEventsRead, PermHostsRead, PermRulesRead, PermSuppressRead, PermSystemRead,
 		PermCasesRead, PermHygieneRead, PermSession),
 	RoleAnalyst: set(PermAlertsRead, PermEventsRead, PermHostsRead, PermRulesRead, PermSuppressRead, PermSystemRead,
-		PermCasesRead, PermHygieneRead, PermSession, PermAlertsTriage, PermSuppressWrite, PermCasesWrite),
+		PermCasesRead, PermHygieneRead, PermSession, PermAlertsTriage, PermSuppressWrite, PermCasesWrite,
+		PermActionsRead, PermActionsRequest, PermActionsKill, PermActionsQuarantine, PermActionsCollect, PermActionsQuery),
 	RoleAdmin: set(PermAlertsRead, PermEventsRead, PermHostsRead, PermRulesRead, PermSuppressRead, PermSystemRead,
 		PermCasesRead, PermHygieneRead, PermSession, PermAlertsTriage, PermSuppressWrite, PermCasesWrite, PermHostsAdmin, PermRulesAdmin,
-		PermEnrollAdmin, PermTokensAdmin, PermNotifyAdmin, PermAuditRead, PermUsersAdmin),
+		PermEnrollAdmin, PermTokensAdmin, PermNotifyAdmin, PermAuditRead, PermUsersAdmin,
+		PermActionsRead, PermActionsRequest, PermActionsKill, PermActionsQuarantine, PermActionsCollect, PermActionsQuery,
+		PermActionsBlock, PermActionsIsolate, PermActionsApprove, PermPlaybooksAdmin),
 }
 
 func set(ps ...Permission) map[Permission]bool {

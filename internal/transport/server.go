@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -30,7 +31,14 @@ const (
 	PathRenew     = "/agent/v1/renew"
 	PathEvents    = "/agent/v1/events"
 	PathHeartbeat = "/agent/v1/heartbeat"
+	// Response actions (docs/actions.md): long poll, results, collected files.
+	PathActions      = "/agent/v1/actions"
+	PathActionResult = "/agent/v1/actions/result"
+	PathActionFile   = "/agent/v1/actions/file"
 )
+
+// MaxActionWait is the longest an agent's action poll is held open.
+const MaxActionWait = 60 * time.Second
 
 const (
 	// MaxBatchBytes is the largest accepted events body as sent (still
@@ -62,6 +70,11 @@ type ServerOptions struct {
 	RevocationRefresh time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// ActionKey is the public half of the key response commands are signed
+	// with; enrolment and renewal answers carry it to the agent.
+	ActionKey ed25519.PublicKey
+	// Actions serves the agent's action routes; nil answers them 404.
+	Actions Actions
 	// Logger receives enrolment and refusal records (default: discarded).
 	// Token secrets, keys and certificates are never logged.
 	Logger *slog.Logger
@@ -131,13 +144,23 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		h = s.events
 	case PathHeartbeat:
 		h = s.heartbeat
+	case PathActions, PathActionResult, PathActionFile:
+		if s.opts.Actions == nil {
+			writeError(w, errNotFound)
+			return
+		}
+		h = s.actionRoute(r.URL.Path)
 	default:
 		writeError(w, errNotFound)
 		return
 	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		writeError(w, errMethod)
+	method := http.MethodPost
+	if r.URL.Path == PathActions {
+		method = http.MethodGet
+	}
+	if r.Method != method {
+		w.Header().Set("Allow", method)
+		writeError(w, &Error{errMethod.Status, errMethod.Code, "use " + method})
 		return
 	}
 	if err := h(w, r); err != nil {
@@ -260,6 +283,7 @@ type certResponse struct {
 	Certificate   []byte    `json:"certificate"`    // DER
 	CACertificate []byte    `json:"ca_certificate"` // DER
 	RenewAfter    time.Time `json:"renew_after"`
+	ActionKey     []byte    `json:"action_key,omitempty"` // Ed25519 public key
 }
 
 func (s *Server) enroll(w http.ResponseWriter, r *http.Request) error {
@@ -305,7 +329,7 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) error {
 	s.log.Info("agent enrolled", "agent_id", id, "hostname", req.Hostname, "token_id", tokenID, "serial", serial)
 	return writeJSON(w, http.StatusOK, certResponse{
 		AgentID: id, Certificate: der, CACertificate: s.opts.Authority.CACert().Raw,
-		RenewAfter: notAfter.Add(-s.opts.RenewBefore),
+		RenewAfter: notAfter.Add(-s.opts.RenewBefore), ActionKey: s.opts.ActionKey,
 	})
 }
 
@@ -347,7 +371,7 @@ func (s *Server) renew(w http.ResponseWriter, r *http.Request) error {
 	s.log.Info("agent certificate renewed", "agent_id", id, "serial", serial)
 	return writeJSON(w, http.StatusOK, certResponse{
 		AgentID: id, Certificate: der, CACertificate: s.opts.Authority.CACert().Raw,
-		RenewAfter: notAfter.Add(-s.opts.RenewBefore),
+		RenewAfter: notAfter.Add(-s.opts.RenewBefore), ActionKey: s.opts.ActionKey,
 	})
 }
 

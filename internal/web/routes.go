@@ -8,6 +8,7 @@ import (
 
 	"github.com/vigil-edr/vigil/internal/authz"
 	"github.com/vigil-edr/vigil/internal/inventory"
+	"github.com/vigil-edr/vigil/internal/respond"
 	"github.com/vigil-edr/vigil/internal/sca"
 	"github.com/vigil-edr/vigil/internal/vuln"
 )
@@ -51,6 +52,10 @@ var (
 // table is the API. Keep it sorted by path; every entry needs a permission.
 func (s *Server) table() []route {
 	alertStates := []string{"new", "acknowledged", "resolved", "false_positive"}
+	var actionStates []string
+	for _, st := range respond.States {
+		actionStates = append(actionStates, string(st))
+	}
 	return []route{
 		{method: "GET", pattern: "/healthz", perm: authz.PermPublic, handle: s.healthz,
 			summary: "Liveness: the process serves requests", resp: statusResp{}},
@@ -61,6 +66,30 @@ func (s *Server) table() []route {
 			resp:    "", text: "text/plain"},
 		{method: "GET", pattern: "/api/v1/openapi.json", perm: authz.PermPublic, handle: s.serveOpenAPI,
 			summary: "This OpenAPI 3.1 document", resp: map[string]any{}},
+
+		{method: "GET", pattern: "/api/v1/actions", perm: authz.PermActionsRead, handle: s.listActions,
+			summary: "List response actions, newest first", resp: actionList{},
+			query: []param{
+				{name: "state", typ: "string", enum: actionStates, many: true, doc: "only these states (repeat for several)"},
+				{name: "agent_id", typ: "string", doc: "only this agent's"},
+				{name: "group", typ: "string", doc: "only this request's (a fleet-wide query's per-host actions)"},
+				pLimit, {name: "before", typ: "string", doc: "continue after this action id: next_before of the previous page"},
+			}},
+		{method: "POST", pattern: "/api/v1/actions", perm: authz.PermActionsRequest, handle: s.createAction,
+			summary: "Request a response action on a host (or a query on all hosts); the type's own permission is checked too",
+			body:    actionReq{}, resp: actionList{}, status: http.StatusCreated,
+			notes: "Types and their permissions: kill, quarantine, restore, collect, query (analysts and admins); block, unblock, isolate, release (admins). " +
+				"Arguments per type are in docs/actions.md. Types configured for approval wait in awaiting_approval until another principal approves. " +
+				"A refusal for lack of permission is 403 and recorded in the audit log."},
+		{method: "GET", pattern: "/api/v1/actions/{id}", perm: authz.PermActionsRead, handle: s.getAction,
+			summary: "Get one response action with the agent's result", resp: actionJSON{}},
+		{method: "POST", pattern: "/api/v1/actions/{id}/approve", perm: authz.PermActionsApprove, handle: s.approveAction,
+			summary: "Approve an action awaiting a second approver (not your own); it is then signed and queued", resp: actionJSON{}},
+		{method: "POST", pattern: "/api/v1/actions/{id}/cancel", perm: authz.PermActionsRequest, handle: s.cancelAction,
+			summary: "Cancel an action not yet delivered (409 otherwise)", resp: actionJSON{}},
+		{method: "GET", pattern: "/api/v1/actions/{id}/file", perm: authz.PermActionsCollect, handle: s.actionFile,
+			summary: "Download the file a collect action brought back (as an attachment); the download is audited",
+			resp:    "", text: "application/octet-stream"},
 
 		{method: "GET", pattern: "/api/v1/alerts", perm: authz.PermAlertsRead, handle: s.listAlerts,
 			summary: "List alerts, newest first", resp: alertPage{},

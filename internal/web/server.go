@@ -116,7 +116,7 @@ type Registry interface {
 }
 
 // Options configure a Server. Tokens is required; a nil Alerts, Events,
-// Hosts, Enrollment, Rules, Notify, Cases, Inventory, SCA or Vulns makes its routes
+// Hosts, Enrollment, Rules, Notify, Cases, Inventory, SCA, Vulns or Actions makes its routes
 // answer 503 "unavailable" (they still authenticate, so the route table
 // stays the whole surface).
 type Options struct {
@@ -134,6 +134,7 @@ type Options struct {
 	// Overview aggregates alerts for the console's overview page
 	// (store/sqlite's DB satisfies it); nil leaves the page without them.
 	Overview overview.Store
+	Actions  Actions
 	// Metrics is served at /metrics; nil means a new registry with only the
 	// API's own metrics.
 	Metrics Registry

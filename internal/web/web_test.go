@@ -22,6 +22,7 @@ import (
 	"github.com/vigil-edr/vigil/internal/event"
 	"github.com/vigil-edr/vigil/internal/eventstore"
 	"github.com/vigil-edr/vigil/internal/overview"
+	"github.com/vigil-edr/vigil/internal/respond"
 	"github.com/vigil-edr/vigil/internal/ruleset"
 	"github.com/vigil-edr/vigil/internal/store/sqlite"
 	"github.com/vigil-edr/vigil/internal/transport"
@@ -91,6 +92,11 @@ type harness struct {
 	casesDB *sqlite.DB // the cases store and audit log (the backend itself when it is SQLite)
 	caseID  int64
 	fileSum string // an uploaded file of caseID
+
+	// Response actions (actions_test.go): one collected file, one pending
+	// query to cancel, one isolate awaiting approval.
+	actions                                 *respond.Service
+	actionFileID, actionCancelID, approveID string
 }
 
 func newHarness(t *testing.T, be backend, mutate ...func(*Options)) *harness {
@@ -179,9 +185,11 @@ func newHarness(t *testing.T, be backend, mutate ...func(*Options)) *harness {
 	h.fileSum = fe.Ref
 
 	h.seedConsole()
+	h.seedActions(t, be)
 
 	opts := Options{
-		Users: h.casesDB, Sessions: h.casesDB, Login: h.login, Audit: audit.New(h.casesDB, nil),
+		Actions: h.actions,
+		Users:   h.casesDB, Sessions: h.casesDB, Login: h.login, Audit: audit.New(h.casesDB, nil),
 		StreamMax: 100 * time.Millisecond, StreamPoll: 20 * time.Millisecond,
 		Tokens: be, Alerts: alerts{be, h.proc}, Events: be, Hosts: be, Enrollment: be, Rules: rules, Notify: ntf, Cases: h.cases, Inventory: inventoryFor(be), SCA: scaFor(be), Vulns: vulnsFor(be),
 		Ready: func() error { return nil },
@@ -278,6 +286,12 @@ func forEachBackend(t *testing.T, f func(t *testing.T, newBackend func(*testing.
 func (h *harness) pathFor(rt route) string {
 	id := ""
 	switch {
+	case strings.HasSuffix(rt.pattern, "/approve") && strings.HasPrefix(rt.pattern, "/api/v1/actions/"):
+		id = h.approveID
+	case strings.HasSuffix(rt.pattern, "/cancel") && strings.HasPrefix(rt.pattern, "/api/v1/actions/"):
+		id = h.actionCancelID
+	case strings.HasPrefix(rt.pattern, "/api/v1/actions/"):
+		id = h.actionFileID
 	case strings.HasPrefix(rt.pattern, "/api/v1/alerts/"):
 		id = fmt.Sprint(h.alertHigh)
 	case strings.HasPrefix(rt.pattern, "/api/v1/cases/"):
@@ -318,6 +332,8 @@ func (h *harness) sampleBody(rt route) any {
 		return nil
 	}
 	switch rt.pattern {
+	case "/api/v1/actions":
+		return map[string]any{"type": "query", "agent_id": h.agentID, "args": map[string]string{"name": "processes"}}
 	case "/api/v1/alerts/{id}/state":
 		return map[string]any{"state": "acknowledged"}
 	case "/api/v1/alerts/{id}/assign":
@@ -932,7 +948,7 @@ func TestNotConfigured(t *testing.T) {
 	be := newMemStore()
 	h := newHarness(t, be, func(o *Options) {
 		o.Alerts, o.Events, o.Hosts, o.Enrollment, o.Rules, o.AgentHandler, o.Notify = nil, nil, nil, nil, nil, nil, nil
-		o.Cases, o.Audit, o.SCA, o.Vulns = nil, nil, nil, nil
+		o.Cases, o.Audit, o.SCA, o.Vulns, o.Actions = nil, nil, nil, nil, nil
 	})
 	for _, rt := range h.srv.routes {
 		if rt.perm == authz.PermPublic || strings.Contains(rt.pattern, "tokens") && !strings.Contains(rt.pattern, "enrollment") ||

@@ -68,12 +68,13 @@ type Verifier struct {
 	Now    func() time.Time // default time.Now
 }
 
-// Check decodes and verifies raw (a signed command's JSON) and records its
+// Check decodes and verifies raw (a signed command's JSON) delivered under
+// id (the server's action id; "" skips that comparison) and records its
 // nonce. It returns the command, or a *Refusal naming why it must not run.
 // The checks run in the order of docs/actions.md; the nonce is recorded
 // only for a command that passed every other check, so a refused command
 // cannot use up a nonce.
-func (v *Verifier) Check(raw []byte) (*command.Command, error) {
+func (v *Verifier) Check(id string, raw []byte) (*command.Command, error) {
 	if len(v.Key) != ed25519.PublicKeySize {
 		return nil, refuse(command.ReasonNoKey, "this agent has no server action key (enrolled before actions existed: renew or re-enrol)")
 	}
@@ -85,6 +86,9 @@ func (v *Verifier) Check(raw []byte) (*command.Command, error) {
 		return nil, refuse(command.ReasonSignature, "the signature does not verify with the server's action key")
 	}
 	c := &s.Command
+	if id != "" && c.ID != id {
+		return nil, refuse(command.ReasonMalformed, "delivered as action %s but the signed command is %s", id, c.ID)
+	}
 	if c.Target != v.Self {
 		return nil, refuse(command.ReasonTarget, "command is for agent %s, this is %s", c.Target, v.Self)
 	}

@@ -56,7 +56,7 @@ func TestVerifierRefusals(t *testing.T) {
 	v := &Verifier{Key: srv.pub, Self: "agent-a", Policy: Policy{Allow: DefaultAllow}, Nonces: ns, Now: func() time.Time { return clock }}
 
 	good := newCommand("agent-a", command.Query, now)
-	if _, err := v.Check(srv.sign(t, good)); err != nil {
+	if _, err := v.Check("", srv.sign(t, good)); err != nil {
 		t.Fatalf("good command refused: %v", err)
 	}
 	forger := newSigner(t)
@@ -82,7 +82,7 @@ func TestVerifierRefusals(t *testing.T) {
 	for _, c := range cases {
 		clock = c.at
 		before := ns.Len()
-		_, err := v.Check(c.raw())
+		_, err := v.Check("", c.raw())
 		var r *Refusal
 		if !errors.As(err, &r) || r.Reason != c.reason {
 			t.Errorf("%s: got %v, want refusal %s", c.name, err, c.reason)
@@ -101,7 +101,7 @@ func TestVerifierRefusals(t *testing.T) {
 	// No key: everything is refused.
 	v2 := *v
 	v2.Key = nil
-	if _, err := v2.Check(srv.sign(t, newCommand("agent-a", command.Query, now))); err == nil {
+	if _, err := v2.Check("", srv.sign(t, newCommand("agent-a", command.Query, now))); err == nil {
 		t.Error("no key: accepted")
 	}
 
@@ -114,7 +114,7 @@ func TestVerifierRefusals(t *testing.T) {
 	defer ns2.Close()
 	v.Nonces = ns2
 	clock = now
-	if _, err := v.Check(srv.sign(t, good)); err == nil {
+	if _, err := v.Check("", srv.sign(t, good)); err == nil {
 		t.Fatal("replay after restart accepted")
 	}
 }

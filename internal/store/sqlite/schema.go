@@ -534,6 +534,38 @@ CREATE TABLE sca_history (
 ALTER TABLE agents ADD COLUMN health TEXT NOT NULL DEFAULT '';
 ALTER TABLE agents ADD COLUMN health_at INTEGER NOT NULL DEFAULT 0;
 `,
+	// 13: response actions (package respond): one row per command, its
+	// signed bytes and the agent's result; state changes are
+	// compare-and-set on state.
+	`
+CREATE TABLE actions (
+	id           TEXT PRIMARY KEY,
+	grp          TEXT    NOT NULL,
+	agent_id     TEXT    NOT NULL,
+	type         TEXT    NOT NULL,
+	args         TEXT    NOT NULL,
+	note         TEXT    NOT NULL,
+	state        TEXT    NOT NULL,
+	requested_by TEXT    NOT NULL,
+	requested_at INTEGER NOT NULL,
+	approved_by  TEXT    NOT NULL,
+	approved_at  INTEGER NOT NULL,
+	signed       BLOB,
+	expires_at   INTEGER NOT NULL,
+	delivered_at INTEGER NOT NULL,
+	completed_at INTEGER NOT NULL,
+	reason       TEXT    NOT NULL,
+	error        TEXT    NOT NULL,
+	output       BLOB,
+	file_sha256  TEXT    NOT NULL,
+	file_size    INTEGER NOT NULL,
+	updated_by   TEXT    NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX actions_agent_state ON actions(agent_id, state, requested_at);
+CREATE INDEX actions_requested   ON actions(requested_at, id);
+CREATE INDEX actions_group       ON actions(grp, requested_at);
+CREATE INDEX actions_open        ON actions(state, expires_at) WHERE state IN ('pending', 'delivered');
+`,
 }
 
 // migrationFuncs run after the SQL of the migration with the same index, in

@@ -25,6 +25,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
@@ -52,6 +53,9 @@ const (
 	pathRenew     = "/agent/v1/renew"
 	pathEvents    = "/agent/v1/events"
 	pathHeartbeat = "/agent/v1/heartbeat"
+	pathActions   = "/agent/v1/actions"
+	pathResult    = "/agent/v1/actions/result"
+	pathFile      = "/agent/v1/actions/file"
 
 	maxResponse = 1 << 20
 )
@@ -202,6 +206,8 @@ type certResponse struct {
 	Certificate   []byte    `json:"certificate"`
 	CACertificate []byte    `json:"ca_certificate"`
 	RenewAfter    time.Time `json:"renew_after"`
+	// ActionKey is the server's Ed25519 key for response commands.
+	ActionKey []byte `json:"action_key"`
 }
 
 func newIdentity(cr certResponse, key *ecdsa.PrivateKey, ca *x509.Certificate) (*Identity, error) {
@@ -209,7 +215,10 @@ func newIdentity(cr certResponse, key *ecdsa.PrivateKey, ca *x509.Certificate) (
 	if err != nil {
 		return nil, fmt.Errorf("client: certificate in answer: %w", err)
 	}
-	id := &Identity{AgentID: cr.AgentID, Key: key, Cert: cert, CA: ca}
+	if len(cr.ActionKey) != 0 && len(cr.ActionKey) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("client: action key in answer is %d bytes, not an Ed25519 key", len(cr.ActionKey))
+	}
+	id := &Identity{AgentID: cr.AgentID, Key: key, Cert: cert, CA: ca, ActionKey: ed25519.PublicKey(cr.ActionKey)}
 	if err := id.check(); err != nil {
 		return nil, err
 	}
@@ -327,6 +336,11 @@ func (c *Client) Renew(ctx context.Context) (*Identity, error) {
 	if !bytes.Equal(cr.CACertificate, old.CA.Raw) {
 		return nil, fmt.Errorf("%w: renewal answered a different CA", ErrUntrusted)
 	}
+	// An agent enrolled before actions existed learns the key here; a key
+	// once learnt never changes.
+	if len(old.ActionKey) != 0 && !bytes.Equal(cr.ActionKey, old.ActionKey) {
+		return nil, fmt.Errorf("%w: renewal answered a different action key", ErrUntrusted)
+	}
 	id, err := newIdentity(cr, key, old.CA)
 	if err != nil {
 		return nil, err
@@ -412,4 +426,57 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 		return t.Sub(now)
 	}
 	return 0
+}
+
+// Delivery is one signed command from the action poll.
+type Delivery struct {
+	ID     string          `json:"id"`
+	Signed json.RawMessage `json:"signed"`
+}
+
+// PollActions waits up to wait (at most 60 s) for response commands and
+// returns them (docs/actions.md). They are not verified here: that is the
+// agent's action package's job.
+func (c *Client) PollActions(ctx context.Context, wait time.Duration) ([]Delivery, error) {
+	u := c.base.JoinPath(pathActions)
+	u.RawQuery = "wait=" + url.QueryEscape(wait.String())
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	r, err := c.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	var out struct {
+		Actions []Delivery `json:"actions"`
+	}
+	err = decode(r, &out)
+	return out.Actions, err
+}
+
+// ReportResult posts one action result (JSON of command.Result).
+func (c *Client) ReportResult(ctx context.Context, result []byte) error {
+	r, err := post(ctx, c.hc, c.base.JoinPath(pathResult).String(), result, "application/json", "")
+	if err != nil {
+		return err
+	}
+	var v struct{}
+	return decode(r, &v)
+}
+
+// UploadFile posts a collected file for action id and returns the SHA-256
+// the server stored it under.
+func (c *Client) UploadFile(ctx context.Context, id string, data []byte) (string, error) {
+	u := c.base.JoinPath(pathFile)
+	u.RawQuery = "id=" + url.QueryEscape(id)
+	r, err := post(ctx, c.hc, u.String(), data, "application/octet-stream", "")
+	if err != nil {
+		return "", err
+	}
+	var out struct {
+		SHA256 string `json:"sha256"`
+	}
+	err = decode(r, &out)
+	return out.SHA256, err
 }

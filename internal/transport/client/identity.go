@@ -2,6 +2,7 @@ package client
 
 import (
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -16,6 +17,10 @@ const (
 	keyFile  = "agent.key" // PKCS#8 PEM, 0600
 	certFile = "agent.crt" // PEM, 0644
 	caFile   = "ca.crt"    // PEM, 0644
+	// actionKeyFile is the server's Ed25519 key for response commands
+	// (PEM PUBLIC KEY, 0644), absent for identities from servers without
+	// actions.
+	actionKeyFile = "action.pub"
 )
 
 // Identity is an enrolled agent: its id, private key, certificate and the
@@ -25,6 +30,9 @@ type Identity struct {
 	Key     *ecdsa.PrivateKey
 	Cert    *x509.Certificate
 	CA      *x509.Certificate
+	// ActionKey verifies the server's response commands; nil when the
+	// server sent none.
+	ActionKey ed25519.PublicKey
 }
 
 func (id *Identity) check() error {
@@ -70,6 +78,19 @@ func (id *Identity) Save(dir string) error {
 		{caFile, "CERTIFICATE", id.CA.Raw, 0o644},
 		{keyFile, "PRIVATE KEY", der, 0o600},
 		{certFile, "CERTIFICATE", id.Cert.Raw, 0o644},
+	}
+	if len(id.ActionKey) == ed25519.PublicKeySize {
+		pk, err := x509.MarshalPKIXPublicKey(id.ActionKey)
+		if err != nil {
+			return fmt.Errorf("client: marshal action key: %w", err)
+		}
+		// Before the certificate, which is written last.
+		files = append([]struct {
+			name string
+			typ  string
+			der  []byte
+			mode os.FileMode
+		}{{actionKeyFile, "PUBLIC KEY", pk, 0o644}}, files...)
 	}
 	for _, f := range files {
 		if err := writeFile(filepath.Join(dir, f.name), pem.EncodeToMemory(&pem.Block{Type: f.typ, Bytes: f.der}), f.mode); err != nil {
@@ -122,6 +143,16 @@ func LoadIdentity(dir string) (*Identity, error) {
 		return nil, fmt.Errorf("client: ca.crt: %w", err)
 	}
 	id := &Identity{AgentID: cert.Subject.CommonName, Key: key, Cert: cert, CA: ca}
+	if akDER, err := read(actionKeyFile, "PUBLIC KEY"); err == nil {
+		pk, err := x509.ParsePKIXPublicKey(akDER)
+		ak, ok := pk.(ed25519.PublicKey)
+		if err != nil || !ok {
+			return nil, errors.New("client: action.pub is not an Ed25519 public key")
+		}
+		id.ActionKey = ak
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
 	if err := id.check(); err != nil {
 		return nil, err
 	}
