@@ -63,6 +63,7 @@ type BenchResult struct {
 	Duplicates     int64   `json:"duplicates"`
 	RSSMB          float64 `json:"rss_mb"`
 	DiskBytesEvent float64 `json:"disk_bytes_per_event"`
+	CPUPerEventUS  float64 `json:"cpu_us_per_event"`
 	Rejected429    uint64  `json:"rate_limited"`
 }
 
@@ -79,7 +80,11 @@ acknowledged event is stored and evaluated and prints one JSON object:
   eps         events stored and evaluated per second, start to last event scanned
   p50_ms/p99_ms  event sent → alert stored, over every alert occurrence
   lost        acknowledged events missing from the store (must be 0)
-  duplicates  events stored more than once (must be 0)`,
+  duplicates  events stored more than once (must be 0)
+  cpu_us_per_event  process CPU time (user + system, server and simulated
+              agents together) from the first batch sent to the last event
+              scanned, per stored event: the cost measure that a loaded
+              machine disturbs least`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cfg.CPUProfile != "" {
@@ -184,7 +189,7 @@ func runBenchIngest(parent context.Context, cfg benchConfig) (*BenchResult, erro
 	if cfg.Rate > 0 {
 		pace = newPacer(cfg.Rate)
 	}
-	start := time.Now()
+	start, startCPU := time.Now(), processCPU()
 	sendCtx, stopSending := context.WithTimeout(ctx, cfg.Duration)
 	defer stopSending()
 	var wg sync.WaitGroup
@@ -261,7 +266,7 @@ func runBenchIngest(parent context.Context, cfg benchConfig) (*BenchResult, erro
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), processCPU()-startCPU
 
 	// Check what was stored against what was acknowledged.
 	counts, err := srv.db.SequenceAudit(ctx)
@@ -280,6 +285,9 @@ func runBenchIngest(parent context.Context, cfg benchConfig) (*BenchResult, erro
 	res.DurationS = sendWindow.Seconds()
 	res.AckedEPS = float64(res.Acked) / sendWindow.Seconds()
 	res.EPS = float64(res.Stored) / elapsed.Seconds()
+	if res.Stored > 0 {
+		res.CPUPerEventUS = float64(cpu.Microseconds()) / float64(res.Stored)
+	}
 	latMu.Lock()
 	res.Alerts = len(lat)
 	res.P50ms, res.P99ms = percentileMS(lat, 50), percentileMS(lat, 99)
