@@ -152,7 +152,7 @@ func runBenchIngest(parent context.Context, cfg benchConfig) (*BenchResult, erro
 	srv, err := startServer(ctx, serverConfig{
 		Data: cfg.Data, Listen: "127.0.0.1:0", Rules: cfg.Rules, Workers: cfg.Workers,
 		Retention: 24 * time.Hour, MaxBytes: 1 << 40,
-		OnAlert: func(f alert.Finding, at time.Time) {
+		OnAlert: func(f alert.Finding, _ bool, at time.Time) {
 			latMu.Lock()
 			lat = append(lat, at.Sub(f.Time))
 			latMu.Unlock()

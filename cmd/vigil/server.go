@@ -59,7 +59,7 @@ type serverConfig struct {
 	AdminToken io.Writer // where the first-start admin token is printed
 	// OnAlert, when set, is told of every alert occurrence recorded (for
 	// benchmarks measuring event → alert latency).
-	OnAlert func(f alert.Finding, at time.Time)
+	OnAlert func(f alert.Finding, created bool, at time.Time)
 	// NotifyAllow opens otherwise blocked outbound addresses (CIDRs, IPs,
 	// host names) to notification channels: on-premise chat and mail servers.
 	NotifyAllow []string
@@ -338,15 +338,20 @@ func startServer(parent context.Context, cfg serverConfig) (*Server, error) {
 	return s, nil
 }
 
-// onAlert wakes the notifier as soon as a detection worker recorded an
-// alert (it polls otherwise) and tells the benchmark hook, if any.
-func (s *Server) onAlert(f alert.Finding, at time.Time) {
-	s.notify.Wake()
+// onAlert wakes the notifier as soon as a detection worker opened a new
+// alert (it polls otherwise; an occurrence grouped into an open alert
+// writes no change-feed row, so there is nothing to route), wakes the
+// console's live alert streams (counts change too) and tells the benchmark
+// hook, if any.
+func (s *Server) onAlert(f alert.Finding, created bool, at time.Time) {
+	if created {
+		s.notify.Wake()
+	}
 	if api := s.api.Load(); api != nil {
 		api.AlertsChanged() // live alert streams in the console
 	}
 	if s.cfg.OnAlert != nil {
-		s.cfg.OnAlert(f, at)
+		s.cfg.OnAlert(f, created, at)
 	}
 }
 

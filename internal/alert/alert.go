@@ -82,30 +82,127 @@ func (p *Processor) Counts() (created, grouped, suppressed uint64) {
 
 // Record turns a finding into a new alert or one more occurrence of an open
 // one. It returns the alert id, or 0 and suppressed=true when a suppression
-// hides the finding.
+// hides the finding. It is RecordAll of one finding.
 func (p *Processor) Record(ctx context.Context, f Finding) (id int64, suppressed bool, err error) {
-	if s, err := p.suppressedBy(ctx, f); err != nil {
+	r, err := p.RecordAll(ctx, []Finding{f})
+	if err != nil {
 		return 0, false, err
-	} else if s != nil {
-		p.suppressed.Add(1)
-		return 0, true, nil
+	}
+	return r[0].AlertID, r[0].Suppressed, nil
+}
+
+// Recorded is what RecordAll did with one finding.
+type Recorded struct {
+	AlertID    int64 // 0 when suppressed
+	Suppressed bool
+	Created    bool // the finding opened a new alert (and its change-feed row)
+}
+
+// RecordAll records findings in order, exactly as that many calls of Record
+// would, but in one durable transaction of the store (Store.WriteAlerts):
+// each (rule, host) is looked up once, and the occurrences grouped into one
+// alert are written as one update. Nothing is recorded when it fails.
+func (p *Processor) RecordAll(ctx context.Context, fs []Finding) ([]Recorded, error) {
+	out := make([]Recorded, len(fs))
+	live := 0
+	for i := range fs {
+		s, err := p.suppressedBy(ctx, fs[i])
+		if err != nil {
+			return nil, err
+		}
+		if s != nil {
+			out[i].Suppressed = true
+			continue
+		}
+		live++
+	}
+	if live == 0 {
+		p.suppressed.Add(uint64(len(fs)))
+		return out, nil
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	open, err := p.opts.Store.OpenAlert(ctx, f.RuleID, f.Host, f.Time.Add(-p.opts.GroupWindow))
-	switch {
-	case err == nil:
-		if err := p.opts.Store.AddOccurrence(ctx, open.ID, f.Time, f.EventIDs, p.opts.MaxEvents); err != nil {
-			return 0, false, fmt.Errorf("alert %d: %w", open.ID, err)
+	var created, grouped uint64
+	err := p.opts.Store.WriteAlerts(ctx, func(w Writer) error {
+		created, grouped = 0, 0
+		g := grouper{p: p, w: w, open: map[groupKey]*openAlert{}}
+		for i := range fs {
+			if out[i].Suppressed {
+				continue
+			}
+			id, isNew, err := g.add(ctx, &fs[i])
+			if err != nil {
+				return err
+			}
+			out[i].AlertID, out[i].Created = id, isNew
+			if isNew {
+				created++
+			} else {
+				grouped++
+			}
 		}
-		p.grouped.Add(1)
-		return open.ID, false, nil
-	case !errors.Is(err, store.ErrNotFound):
-		return 0, false, fmt.Errorf("finding open alert: %w", err)
+		return g.flush(ctx)
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.created.Add(created)
+	p.grouped.Add(grouped)
+	p.suppressed.Add(uint64(len(fs) - live))
+	return out, nil
+}
+
+type groupKey struct{ rule, host string }
+
+// openAlert is the newest open alert of a (rule, host) within one
+// RecordAll, with the occurrences not yet written.
+type openAlert struct {
+	id       int64
+	lastSeen time.Time
+	ids      []int64
+	n        int  // occurrences not yet written
+	idsDirty bool // ids changed since written
+}
+
+// grouper decides, inside one transaction, which alert each finding joins.
+// Once a (rule, host) has been looked up, open holds the open alert with the
+// latest LastSeen for it (or nil when there is none), because only this
+// transaction writes: a finding joins it when its LastSeen is within the
+// window, and otherwise no stored alert can qualify and a new one is opened.
+type grouper struct {
+	p    *Processor
+	w    Writer
+	open map[groupKey]*openAlert
+}
+
+func (g *grouper) add(ctx context.Context, f *Finding) (id int64, created bool, err error) {
+	k := groupKey{f.RuleID, f.Host}
+	since := f.Time.Add(-g.p.opts.GroupWindow)
+	o, seen := g.open[k]
+	if !seen {
+		a, err := g.w.OpenAlert(ctx, f.RuleID, f.Host, since)
+		switch {
+		case err == nil:
+			o = &openAlert{id: a.ID, lastSeen: a.LastSeen, ids: a.EventIDs}
+		case !errors.Is(err, store.ErrNotFound):
+			return 0, false, fmt.Errorf("finding open alert: %w", err)
+		}
+		g.open[k] = o
+	}
+	if o != nil && !o.lastSeen.Before(since) {
+		o.n++
+		if f.Time.After(o.lastSeen) {
+			o.lastSeen = f.Time
+		}
+		if room := g.p.opts.MaxEvents - len(o.ids); room > 0 && len(f.EventIDs) > 0 {
+			o.ids = append(o.ids, f.EventIDs[:min(room, len(f.EventIDs))]...)
+			o.idsDirty = true
+		}
+		return o.id, false, nil
 	}
 	ids := f.EventIDs
-	if len(ids) > p.opts.MaxEvents {
-		ids = ids[:p.opts.MaxEvents]
+	if len(ids) > g.p.opts.MaxEvents {
+		ids = ids[:g.p.opts.MaxEvents]
 	}
 	a := &Alert{
 		RuleID: f.RuleID, RuleTitle: f.RuleTitle, Level: f.Level, Tags: f.Tags,
@@ -113,11 +210,45 @@ func (p *Processor) Record(ctx context.Context, f Finding) (id int64, suppressed
 		State: StateNew, Count: 1, FirstSeen: f.Time, LastSeen: f.Time,
 		Fields: f.Fields, EventIDs: ids,
 	}
-	if err := p.opts.Store.CreateAlert(ctx, a); err != nil {
+	if err := g.w.CreateAlert(ctx, a); err != nil {
 		return 0, false, fmt.Errorf("creating alert: %w", err)
 	}
-	p.created.Add(1)
-	return a.ID, false, nil
+	// The new alert has the latest LastSeen of the key from now on. One
+	// being replaced keeps its pending occurrences: write them first.
+	if o != nil {
+		if err := g.write(ctx, o); err != nil {
+			return 0, false, err
+		}
+	}
+	g.open[k] = &openAlert{id: a.ID, lastSeen: a.LastSeen, ids: append([]int64(nil), ids...)}
+	return a.ID, true, nil
+}
+
+func (g *grouper) write(ctx context.Context, o *openAlert) error {
+	if o.n == 0 && !o.idsDirty {
+		return nil
+	}
+	var ids []int64
+	if o.idsDirty {
+		ids = o.ids
+	}
+	if err := g.w.AddOccurrences(ctx, o.id, o.n, o.lastSeen, ids); err != nil {
+		return fmt.Errorf("alert %d: %w", o.id, err)
+	}
+	o.n, o.idsDirty = 0, false
+	return nil
+}
+
+// flush writes every pending occurrence.
+func (g *grouper) flush(ctx context.Context) error {
+	for _, o := range g.open {
+		if o != nil {
+			if err := g.write(ctx, o); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func (p *Processor) suppressedBy(ctx context.Context, f Finding) (*Suppression, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -151,5 +152,73 @@ func TestSuppressions(t *testing.T) {
 	check(finding("r", "h1", c.t, 5), false)
 	if _, _, s := p.Counts(); s != 2 {
 		t.Errorf("suppressed count %d, want 2", s)
+	}
+}
+
+// RecordAll must leave the store exactly as the same findings recorded one
+// by one do: same alerts, counts, last-seen times and event ids.
+func TestRecordAllMatchesRecord(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	fs := []alert.Finding{
+		finding("r1", "h1", t0, 1),
+		finding("r1", "h1", t0.Add(10*time.Minute), 2),
+		finding("r1", "h2", t0, 3),
+		finding("r1", "h1", t0.Add(5*time.Minute), 4), // out of order
+		finding("r2", "h1", t0, 5),
+		finding("r1", "h1", t0.Add(80*time.Minute), 6),  // 70 min after the last: a new alert
+		finding("r1", "h1", t0.Add(85*time.Minute), 7),  // joins the new one
+		finding("r1", "h1", t0.Add(30*time.Minute), 8),  // within an hour of the new one's last seen: joins it
+		finding("r1", "h1", t0.Add(86*time.Minute), 9),  // the new one's fourth id: over the limit of 3
+		finding("r1", "h1", t0.Add(87*time.Minute), 10), // counted, id dropped
+		finding("r3", "h1", t0, 11, "User", "backup"),   // suppressed
+	}
+	record := func(all bool) []alert.Alert {
+		p, st, _ := newProcessor(t)
+		if err := p.Suppress(ctx, &alert.Suppression{RuleID: "r3", Field: "User", Value: "backup", CreatedBy: "x"}); err != nil {
+			t.Fatal(err)
+		}
+		// One alert opened before: the first findings join it.
+		if _, _, err := p.Record(ctx, finding("r2", "h1", t0.Add(-time.Minute), 100)); err != nil {
+			t.Fatal(err)
+		}
+		var ids []int64
+		if all {
+			recs, err := p.RecordAll(ctx, fs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range recs {
+				ids = append(ids, r.AlertID)
+			}
+		} else {
+			for _, f := range fs {
+				id, _, err := p.Record(ctx, f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ids = append(ids, id)
+			}
+		}
+		as, err := st.ListAlerts(ctx, alert.Filter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if created, grouped, suppressed := p.Counts(); created != uint64(len(as)) || grouped != 10-uint64(len(as))+1 || suppressed != 1 {
+			t.Errorf("all=%v: counts created %d grouped %d suppressed %d for %d alerts", all, created, grouped, suppressed, len(as))
+		}
+		t.Logf("all=%v: alert per finding %v", all, ids)
+		return as
+	}
+	one, all := record(false), record(true)
+	if len(one) != len(all) || len(one) != 4 {
+		t.Fatalf("RecordAll made %d alerts, Record %d (want 4)", len(all), len(one))
+	}
+	for i := range one {
+		a, b := one[i], all[i]
+		if a.ID != b.ID || a.RuleID != b.RuleID || a.Host != b.Host || a.Count != b.Count ||
+			!a.FirstSeen.Equal(b.FirstSeen) || !a.LastSeen.Equal(b.LastSeen) || !slices.Equal(a.EventIDs, b.EventIDs) {
+			t.Errorf("alert %d:\nRecord    %+v\nRecordAll %+v", i, a, b)
+		}
 	}
 }

@@ -87,6 +87,12 @@ type Store interface {
 	// AddOccurrence counts one more occurrence at t and appends event ids,
 	// keeping at most maxEvents ids.
 	AddOccurrence(ctx context.Context, id int64, t time.Time, eventIDs []int64, maxEvents int) error
+	// WriteAlerts runs fn in one write transaction that is committed
+	// durably (on disk when WriteAlerts returns nil) if fn returns nil and
+	// rolled back otherwise. The Writer is valid only while fn runs; it sees
+	// its own writes. Processor.RecordAll records a whole batch of findings
+	// through one call.
+	WriteAlerts(ctx context.Context, fn func(w Writer) error) error
 	GetAlert(ctx context.Context, id int64) (*Alert, error)
 	ListAlerts(ctx context.Context, f Filter) ([]Alert, error)
 	// SetState changes the state only if it is still from (compare-and-set),
@@ -100,4 +106,17 @@ type Store interface {
 	// ActiveSuppressions returns suppressions not expired at now.
 	ActiveSuppressions(ctx context.Context, now time.Time) ([]Suppression, error)
 	DeleteSuppression(ctx context.Context, id int64) error
+}
+
+// Writer is the part of Store usable inside WriteAlerts' transaction.
+type Writer interface {
+	// OpenAlert is Store.OpenAlert inside the transaction.
+	OpenAlert(ctx context.Context, ruleID, host string, since time.Time) (*Alert, error)
+	// CreateAlert is Store.CreateAlert inside the transaction, including
+	// its change-feed row.
+	CreateAlert(ctx context.Context, a *Alert) error
+	// AddOccurrences counts n more occurrences of alert id, moves LastSeen to
+	// last unless it is later already, and, when eventIDs is not nil,
+	// replaces the alert's event ids with it (the caller keeps the limit).
+	AddOccurrences(ctx context.Context, id int64, n int, last time.Time, eventIDs []int64) error
 }

@@ -66,8 +66,10 @@ type Options struct {
 	Durable string // consumer name; default "detect"
 	Fetch   int    // batches per fetch; default 16
 	Logger  *slog.Logger
-	// OnAlert, when set, is called after each alert occurrence is stored.
-	OnAlert func(f alert.Finding, at time.Time)
+	// OnAlert, when set, is called for each rule match's alert occurrence
+	// (not suppressed, not a correlation hit) once the batch group's alerts are stored; created reports
+	// that it opened a new alert rather than joining an open one.
+	OnAlert func(f alert.Finding, created bool, at time.Time)
 	// AfterStore, when set, is called with a batch's events once they are
 	// stored, before detection. An error makes the bus deliver the batch
 	// again, so it must be idempotent (inventory.Recorder.AfterStore).
@@ -197,6 +199,7 @@ func (w *Worker) handle(ctx context.Context, set *ruleset.Set, m *sigma.Matcher,
 	}
 	w.stats.events.Add(uint64(len(stored)))
 	scanned := make([]int64, 0, len(res.ins))
+	var findings []alert.Finding
 	for i, in := range res.ins {
 		if in.Duplicate {
 			w.stats.duplicates.Add(1)
@@ -204,10 +207,27 @@ func (w *Worker) handle(ctx context.Context, set *ruleset.Set, m *sigma.Matcher,
 		if !in.NeedsScan {
 			continue
 		}
-		if err := w.detect(ctx, set, &stored[i], in.ID, matches[i]); err != nil {
-			return err
-		}
+		findings = w.detect(set, &stored[i], in.ID, matches[i], findings)
 		scanned = append(scanned, in.ID)
+	}
+	// Every alert occurrence of the batch group in one transaction.
+	if len(findings) > 0 {
+		recs, err := w.opts.Alerts.RecordAll(ctx, findings)
+		if err != nil {
+			return fmt.Errorf("recording alerts: %w", err)
+		}
+		now := time.Now()
+		for i, r := range recs {
+			switch {
+			case findings[i].Correlation:
+				w.stats.correlations.Add(1)
+			case !r.Suppressed:
+				w.stats.alerts.Add(1)
+				if w.opts.OnAlert != nil {
+					w.opts.OnAlert(findings[i], r.Created, now)
+				}
+			}
+		}
 	}
 	if err := w.opts.Events.MarkScanned(ctx, scanned); err != nil {
 		return fmt.Errorf("marking events scanned: %w", err)
@@ -226,7 +246,9 @@ func found1(m sigma.Match) found {
 	return found{rule: m.Rule, fields: append([]event.Field(nil), m.Fields...)}
 }
 
-func (w *Worker) detect(ctx context.Context, set *ruleset.Set, s *eventstore.Stored, id int64, matches []found) error {
+// detect appends the findings of one new event's matches (and of the
+// correlation hits they complete) to fs.
+func (w *Worker) detect(set *ruleset.Set, s *eventstore.Stored, id int64, matches []found, fs []alert.Finding) []alert.Finding {
 	ev := s.Event
 	for _, match := range matches {
 		w.stats.matches.Add(1)
@@ -239,33 +261,22 @@ func (w *Worker) detect(ctx context.Context, set *ruleset.Set, s *eventstore.Sto
 			})
 			set.CorrMu.Unlock()
 			for i := range hits {
-				if err := w.recordHit(ctx, s, &hits[i]); err != nil {
-					return err
-				}
+				fs = append(fs, hitFinding(s, &hits[i]))
 			}
 		}
 		if !match.rule.Emit {
 			continue
 		}
-		f := alert.Finding{
+		fs = append(fs, alert.Finding{
 			RuleID: r.ID, RuleTitle: r.Title, Level: r.Level.String(), Tags: r.Tags,
 			Host: s.Host, AgentID: s.AgentID, Time: eventTime(ev),
 			Fields: match.fields, EventIDs: []int64{id},
-		}
-		if _, suppressed, err := w.opts.Alerts.Record(ctx, f); err != nil {
-			return fmt.Errorf("recording alert: %w", err)
-		} else if !suppressed {
-			w.stats.alerts.Add(1)
-			if w.opts.OnAlert != nil {
-				w.opts.OnAlert(f, time.Now())
-			}
-		}
+		})
 	}
-	return nil
+	return fs
 }
 
-func (w *Worker) recordHit(ctx context.Context, s *eventstore.Stored, h *correlate.Hit) error {
-	w.stats.correlations.Add(1)
+func hitFinding(s *eventstore.Stored, h *correlate.Hit) alert.Finding {
 	var fields []event.Field
 	for _, g := range h.GroupBy {
 		fields = append(fields, event.Field{Name: g.Field, Value: g.Value})
@@ -274,14 +285,10 @@ func (w *Worker) recordHit(ctx context.Context, s *eventstore.Stored, h *correla
 	for _, r := range h.Refs {
 		ids = append(ids, int64(r.Record))
 	}
-	f := alert.Finding{
+	return alert.Finding{
 		RuleID: h.Rule.ID, RuleTitle: h.Rule.Title, Level: h.Rule.Level.String(), Tags: h.Rule.Tags,
 		Host: s.Host, AgentID: s.AgentID, Time: h.Time, Fields: fields, EventIDs: ids, Correlation: true,
 	}
-	if _, _, err := w.opts.Alerts.Record(ctx, f); err != nil {
-		return fmt.Errorf("recording correlation alert: %w", err)
-	}
-	return nil
 }
 
 func eventTime(ev *event.Event) time.Time {

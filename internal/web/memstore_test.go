@@ -122,6 +122,25 @@ func (m *memStore) AddOccurrence(_ context.Context, id int64, t time.Time, ids [
 	})
 }
 
+// WriteAlerts runs fn on the store itself: the test store has no
+// transactions to roll back.
+func (m *memStore) WriteAlerts(_ context.Context, fn func(alert.Writer) error) error {
+	return fn(m)
+}
+
+func (m *memStore) AddOccurrences(_ context.Context, id int64, n int, t time.Time, ids []int64) error {
+	return m.updateAlert(id, func(a *alert.Alert) error {
+		a.Count += n
+		if t.After(a.LastSeen) {
+			a.LastSeen = t
+		}
+		if ids != nil {
+			a.EventIDs = slices.Clone(ids)
+		}
+		return nil
+	})
+}
+
 func (m *memStore) GetAlert(_ context.Context, id int64) (*alert.Alert, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -84,9 +84,93 @@ func idsJSON(ids []int64) string {
 // OpenAlert returns the newest open (new or acknowledged) alert for rule and
 // host whose LastSeen is at or after since, or store.ErrNotFound.
 func (d *DB) OpenAlert(ctx context.Context, ruleID, host string, since time.Time) (*alert.Alert, error) {
-	a, err := scanAlert(d.r.QueryRowContext(ctx, `SELECT `+alertCols+` FROM alerts
+	return openAlert(d.r.QueryRowContext(ctx, openAlertSQL, ruleID, host, ts(since)), ruleID, host)
+}
+
+// alertStmts are the statements WriteAlerts runs, prepared once on the
+// writer.
+type alertStmts struct {
+	open, create, change, addOccurrences *sql.Stmt
+}
+
+const (
+	openAlertSQL = `SELECT ` + alertCols + ` FROM alerts
 		WHERE rule_id = ? AND host = ? AND state IN ('new', 'acknowledged') AND last_seen >= ?
-		ORDER BY last_seen DESC, id DESC LIMIT 1`, ruleID, host, ts(since)))
+		ORDER BY last_seen DESC, id DESC LIMIT 1`
+	createAlertSQL = `INSERT INTO alerts(rule_id, rule_title, level, level_rank, tags, host, agent_id,
+		correlation, state, count, first_seen, last_seen, fields, event_ids, assignee, state_by, state_at, reason)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
+	alertCreatedSQL = `INSERT INTO alert_changes(alert_id, kind, from_state, to_state, by, at)
+		VALUES (?, 'created', '', ?, '', ?)`
+	// ?4 NULL keeps the event ids.
+	addOccurrencesSQL = `UPDATE alerts SET count = count + ?1, last_seen = max(last_seen, ?2),
+		event_ids = coalesce(?4, event_ids) WHERE id = ?3`
+)
+
+func (s *alertStmts) prepare(ctx context.Context, w *sql.DB) error {
+	for _, p := range []struct {
+		st  **sql.Stmt
+		sql string
+	}{{&s.open, openAlertSQL}, {&s.create, createAlertSQL}, {&s.change, alertCreatedSQL}, {&s.addOccurrences, addOccurrencesSQL}} {
+		st, err := w.PrepareContext(ctx, p.sql)
+		if err != nil {
+			s.close()
+			return fmt.Errorf("%s: %w", p.sql, err)
+		}
+		*p.st = st
+	}
+	return nil
+}
+
+func (s *alertStmts) close() {
+	for _, st := range []*sql.Stmt{s.open, s.create, s.change, s.addOccurrences} {
+		if st != nil {
+			st.Close()
+		}
+	}
+}
+
+// alertWriter is alert.Writer on one write transaction.
+type alertWriter struct {
+	tx *sql.Tx
+	st *alertStmts
+}
+
+// WriteAlerts runs fn in one durable write transaction. See alert.Store.
+func (d *DB) WriteAlerts(ctx context.Context, fn func(alert.Writer) error) error {
+	err := d.writeTx(ctx, true, func(tx *sql.Tx) error {
+		return fn(&alertWriter{tx: tx, st: &d.alertSt})
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: write alerts: %w", err)
+	}
+	return nil
+}
+
+func (w *alertWriter) OpenAlert(ctx context.Context, ruleID, host string, since time.Time) (*alert.Alert, error) {
+	return openAlert(w.tx.StmtContext(ctx, w.st.open).QueryRowContext(ctx, ruleID, host, ts(since)), ruleID, host)
+}
+
+func (w *alertWriter) CreateAlert(ctx context.Context, a *alert.Alert) error {
+	return createAlert(ctx, w.tx.StmtContext(ctx, w.st.create), w.tx.StmtContext(ctx, w.st.change), a)
+}
+
+func (w *alertWriter) AddOccurrences(ctx context.Context, id int64, n int, last time.Time, eventIDs []int64) error {
+	var ids any // NULL: unchanged
+	if eventIDs != nil {
+		ids = idsJSON(eventIDs)
+	}
+	res, err := w.tx.StmtContext(ctx, w.st.addOccurrences).ExecContext(ctx, n, ts(last), id, ids)
+	if rows, err := affected(res, err); err != nil {
+		return fmt.Errorf("sqlite: add occurrences to alert %d: %w", id, err)
+	} else if rows == 0 {
+		return notFound("sqlite: add occurrences: alert", id)
+	}
+	return nil
+}
+
+func openAlert(row *sql.Row, ruleID, host string) (*alert.Alert, error) {
+	a, err := scanAlert(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("sqlite: open alert for rule %s on %s: %w", ruleID, host, store.ErrNotFound)
 	}
@@ -109,52 +193,50 @@ func (d *DB) CreateAlerts(ctx context.Context, as []*alert.Alert) error {
 	if len(as) == 0 {
 		return nil
 	}
-	ids := make([]int64, len(as))
-	err := d.writeTx(ctx, true, func(tx *sql.Tx) error {
-		ins, err := tx.PrepareContext(ctx, `INSERT INTO alerts(rule_id, rule_title, level, level_rank, tags, host, agent_id,
-			correlation, state, count, first_seen, last_seen, fields, event_ids, assignee, state_by, state_at, reason)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
-		if err != nil {
-			return err
-		}
-		defer ins.Close()
-		// The change feed notify reads (notify.Store), in the same transaction.
-		feed, err := tx.PrepareContext(ctx, `INSERT INTO alert_changes(alert_id, kind, from_state, to_state, by, at)
-			VALUES (?, 'created', '', ?, '', ?)`)
-		if err != nil {
-			return err
-		}
-		defer feed.Close()
-		for i, a := range as {
-			state := a.State
-			if state == "" {
-				state = alert.StateNew
-			}
-			rank, _ := levelRank(a.Level)
-			tags := a.Tags
-			if tags == nil {
-				tags = []string{}
-			}
-			if err := ins.QueryRowContext(ctx, a.RuleID, a.RuleTitle, a.Level, rank, string(wire.AppendStringList(nil, tags)), a.Host, a.AgentID,
-				b2i(a.Correlation), string(state), a.Count, ts(a.FirstSeen), ts(a.LastSeen), fieldsJSON(a.Fields),
-				idsJSON(a.EventIDs), a.Assignee, a.StateBy, ts(a.StateAt), a.Reason).Scan(&ids[i]); err != nil {
-				return fmt.Errorf("rule %s: %w", a.RuleID, err)
-			}
-			if _, err := feed.ExecContext(ctx, ids[i], string(state), time.Now().UnixNano()); err != nil {
+	states := make([]alert.State, len(as))
+	for i, a := range as {
+		states[i] = a.State
+	}
+	err := d.WriteAlerts(ctx, func(w alert.Writer) error {
+		for _, a := range as {
+			if err := w.CreateAlert(ctx, a); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
 	if err != nil {
+		for i, a := range as { // nothing was stored
+			a.ID, a.State = 0, states[i]
+		}
 		return fmt.Errorf("sqlite: create alerts: %w", err)
 	}
-	for i, a := range as {
-		if a.State == "" {
-			a.State = alert.StateNew
-		}
-		a.ID = ids[i]
+	return nil
+}
+
+// createAlert inserts a and its change-feed row (the outbox notify reads,
+// notify.Store) with the two statements of one transaction, and sets a.ID
+// (and an empty State to new).
+func createAlert(ctx context.Context, create, change *sql.Stmt, a *alert.Alert) error {
+	if a.State == "" {
+		a.State = alert.StateNew
 	}
+	rank, _ := levelRank(a.Level)
+	tags := a.Tags
+	if tags == nil {
+		tags = []string{}
+	}
+	var id int64
+	if err := create.QueryRowContext(ctx,
+		a.RuleID, a.RuleTitle, a.Level, rank, string(wire.AppendStringList(nil, tags)), a.Host, a.AgentID,
+		b2i(a.Correlation), string(a.State), a.Count, ts(a.FirstSeen), ts(a.LastSeen), fieldsJSON(a.Fields),
+		idsJSON(a.EventIDs), a.Assignee, a.StateBy, ts(a.StateAt), a.Reason).Scan(&id); err != nil {
+		return fmt.Errorf("rule %s: %w", a.RuleID, err)
+	}
+	if _, err := change.ExecContext(ctx, id, string(a.State), time.Now().UnixNano()); err != nil {
+		return fmt.Errorf("rule %s: change feed: %w", a.RuleID, err)
+	}
+	a.ID = id
 	return nil
 }
 

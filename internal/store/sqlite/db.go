@@ -44,8 +44,9 @@ type DB struct {
 	w *sql.DB // the one writer connection
 	r *sql.DB // read-only pool
 
-	ins eventStmts // prepared on w
-	idx *indexer   // full-text indexing behind the commit path (index.go)
+	ins     eventStmts // prepared on w
+	alertSt alertStmts // prepared on w
+	idx     *indexer   // full-text indexing behind the commit path (index.go)
 }
 
 // Open opens (creating if needed) the database file at path and migrates its
@@ -89,9 +90,15 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: prepare: %w", err)
 	}
+	if err := d.alertSt.prepare(ctx, w); err != nil {
+		d.ins.close()
+		w.Close()
+		return nil, fmt.Errorf("sqlite: prepare: %w", err)
+	}
 	r, err := sql.Open("sqlite", path+"?"+common+"&_pragma=query_only(1)")
 	if err != nil {
 		d.ins.close()
+		d.alertSt.close()
 		w.Close()
 		return nil, fmt.Errorf("sqlite: open %s for reading: %w", path, err)
 	}
@@ -100,6 +107,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	d.r = r
 	if err := d.startIndexer(ctx); err != nil {
 		d.ins.close()
+		d.alertSt.close()
 		r.Close()
 		w.Close()
 		return nil, fmt.Errorf("sqlite: start the full-text indexer: %w", err)
@@ -112,6 +120,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 func (d *DB) Close() error {
 	d.stopIndexer()
 	d.ins.close()
+	d.alertSt.close()
 	return errors.Join(d.r.Close(), d.w.Close())
 }
 

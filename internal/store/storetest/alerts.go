@@ -107,6 +107,53 @@ var alertTests = []test{
 			t.Errorf("after concurrent occurrences: count %d, %d event ids", got.Count, len(got.EventIDs))
 		}
 	}},
+	{"WriteAlerts", func(t *testing.T, b Backend) {
+		// Writes inside the transaction see each other and commit together.
+		var a *alert.Alert
+		must(t, b.WriteAlerts(ctx(t), func(w alert.Writer) error {
+			a = &alert.Alert{RuleID: "r1", Host: "h", Level: "high", Count: 1, FirstSeen: t0, LastSeen: t0, EventIDs: []int64{1}}
+			if err := w.CreateAlert(ctx(t), a); err != nil {
+				return err
+			}
+			got, err := w.OpenAlert(ctx(t), "r1", "h", t0)
+			if err != nil || got.ID != a.ID {
+				t.Errorf("OpenAlert in the transaction = %v, %v; want alert %d", got, err, a.ID)
+			}
+			if err := w.AddOccurrences(ctx(t), a.ID, 2, t0.Add(time.Minute), []int64{1, 2, 3}); err != nil {
+				return err
+			}
+			// nil event ids keep them; an earlier time keeps LastSeen.
+			return w.AddOccurrences(ctx(t), a.ID, 1, t0, nil)
+		}))
+		got, err := b.GetAlert(ctx(t), a.ID)
+		must(t, err)
+		if got.Count != 4 || !slices.Equal(got.EventIDs, []int64{1, 2, 3}) || got.State != alert.StateNew {
+			t.Errorf("after WriteAlerts: %+v, want count 4, event ids [1 2 3], state new", got)
+		}
+		sameTime(t, "LastSeen", got.LastSeen, t0.Add(time.Minute))
+		// An unknown alert is ErrNotFound; an error rolls everything back.
+		boom := errors.New("boom")
+		err = b.WriteAlerts(ctx(t), func(w alert.Writer) error {
+			if err := w.AddOccurrences(ctx(t), a.ID+100, 1, t0, nil); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("AddOccurrences on an unknown alert: %v, want ErrNotFound", err)
+			}
+			if err := w.CreateAlert(ctx(t), &alert.Alert{RuleID: "r2", Host: "h", Level: "low"}); err != nil {
+				return err
+			}
+			if err := w.AddOccurrences(ctx(t), a.ID, 5, t0.Add(time.Hour), nil); err != nil {
+				return err
+			}
+			return boom
+		})
+		wantErr(t, err, boom)
+		got, _ = b.GetAlert(ctx(t), a.ID)
+		if got.Count != 4 {
+			t.Errorf("rolled-back occurrences counted: count %d, want 4", got.Count)
+		}
+		if _, err := b.OpenAlert(ctx(t), "r2", "h", time.Time{}); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("rolled-back alert exists: %v", err)
+		}
+	}},
 	{"SetStateCompareAndSet", func(t *testing.T, b Backend) {
 		a := newAlert(t, b, "r1", "h", "low", t0)
 		at := t0.Add(time.Hour)
