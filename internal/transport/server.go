@@ -90,7 +90,15 @@ type Server struct {
 	revoked    map[string]struct{} // agent ids
 	known      map[string]struct{} // agent ids found in the store, not revoked then
 	refreshing sync.Mutex          // one RevokedAgents call at a time
+
+	touchMu sync.Mutex
+	touched map[string]time.Time // agent id → when a batch last updated its LastSeen
 }
+
+// batchTouchEvery is how often event batches update an agent's LastSeen: a
+// busy agent sends several batches a second, and each update is a write
+// waiting for the store's writer. Heartbeats always update it.
+const batchTouchEvery = 5 * time.Second
 
 // NewServer checks opts, fills defaults and returns the server.
 func NewServer(opts ServerOptions) (*Server, error) {
@@ -391,7 +399,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		}
 		return badRequest("reading body: " + err.Error())
 	}
-	s.touch(r.Context(), id)
+	s.touchBatch(r.Context(), id)
 	status, resp, header := s.opts.Ingester.IngestBatch(r.Context(), id, body, r.Header.Get("Content-Encoding"))
 	for k, v := range header {
 		w.Header().Set(k, v)
@@ -447,6 +455,25 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, heartbeatResponse{
 		ServerTime: now.UTC(), RenewAfter: renewAfter.UTC(), Renew: !now.Before(renewAfter),
 	})
+}
+
+// touchBatch updates LastSeen for an event batch, at most once per
+// batchTouchEvery per agent.
+func (s *Server) touchBatch(ctx context.Context, id string) {
+	now := s.opts.Now()
+	s.touchMu.Lock()
+	last, ok := s.touched[id]
+	due := !ok || now.Sub(last) >= batchTouchEvery || now.Before(last)
+	if due {
+		if s.touched == nil {
+			s.touched = map[string]time.Time{}
+		}
+		s.touched[id] = now
+	}
+	s.touchMu.Unlock()
+	if due {
+		s.touch(ctx, id)
+	}
 }
 
 func (s *Server) touch(ctx context.Context, id string) {

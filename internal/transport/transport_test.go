@@ -211,6 +211,24 @@ func TestEnrollSendHeartbeatRenew(t *testing.T) {
 		t.Errorf("ingester calls %+v", calls)
 	}
 
+	// Batches update LastSeen at most every 5 s; heartbeats always do.
+	sent := e.clock.Now()
+	for _, step := range []struct {
+		after time.Duration
+		moves bool
+	}{{time.Second, false}, {3 * time.Second, false}, {time.Second, true}} {
+		e.clock.Advance(step.after)
+		if status, _, _, err := c.SendBatch(ctx, body, "zstd"); err != nil || status != http.StatusAccepted {
+			t.Fatalf("SendBatch = %d %v", status, err)
+		}
+		if step.moves {
+			sent = e.clock.Now()
+		}
+		if a, _ := e.store.GetAgent(ctx, id.AgentID); !a.LastSeen.Equal(sent) {
+			t.Errorf("after a batch %v later: LastSeen %v, want %v", step.after, a.LastSeen, sent)
+		}
+	}
+
 	e.clock.Advance(time.Minute)
 	hb, err := c.Heartbeat(ctx, nil)
 	if err != nil {
