@@ -474,10 +474,12 @@ func decodeBatch(m pipeline.Message, fn func(epoch, seq uint64, ev *event.Event)
 	if err != nil {
 		return err
 	}
+	// The batch is dropped afterwards, so the events take its slices
+	// instead of copies (what ToEvent makes).
 	for i := range b.Events {
-		ev := &event.Event{}
-		b.Events[i].ToEvent(ev)
-		fn(b.BootEpoch, b.Events[i].Seq, ev)
+		e := &b.Events[i]
+		fn(b.BootEpoch, e.Seq, &event.Event{Time: e.Time.UTC(), Product: e.Product, Services: e.Services,
+			Categories: e.Categories, Record: e.Seq, Fields: e.Fields})
 	}
 	return nil
 }

@@ -2,8 +2,11 @@
 // and publishes each accepted batch to the bus as one message.
 //
 // For every batch, in order: a quick rate check (an agent with no tokens
-// left is refused before its body is decoded), wire.Decode with the
-// configured limits, the per-agent token bucket charged with the batch's
+// left is refused before its body is decoded), wire.Check with the
+// configured limits (a zstd body is published as received, so ingest only
+// checks it and the detection worker decodes it once; a body in another
+// encoding is decoded with wire.Decode and re-encoded as zstd), the
+// per-agent token bucket charged with the batch's
 // event count, then one Publish whose message id is
 // <agent>:<boot_epoch>:<first seq>:<last seq>:<hash> so that JetStream's
 // duplicate window absorbs quick retries. The agent id is the caller's (the

@@ -124,7 +124,25 @@ func (in *Ingester) IngestBatch(ctx context.Context, agentID string, body []byte
 		in.rateLimited.Add(1)
 		return in.refuse(&wire.Error{Code: wire.CodeRateLimited, Message: "event rate over the agent's limit"}, wait)
 	}
-	b, err := wire.Decode(body, contentEncoding, in.opts.Limits)
+	// A zstd body is published as it came, so checking it is enough (the
+	// detection worker decodes it); anything else is decoded and re-encoded
+	// as zstd, the one encoding of bus messages.
+	var (
+		sum wire.Summary
+		err error
+	)
+	data := body
+	if strings.EqualFold(strings.TrimSpace(contentEncoding), "zstd") {
+		sum, err = wire.Check(body, contentEncoding, in.opts.Limits)
+	} else {
+		var b *wire.Batch
+		if b, err = wire.Decode(body, contentEncoding, in.opts.Limits); err == nil {
+			sum = wire.Summary{BootEpoch: b.BootEpoch, Events: len(b.Events), FirstSeq: b.FirstSeq(), LastSeq: b.LastSeq()}
+			if data, err = wire.Encode(b, "zstd"); err != nil {
+				return in.refuse(&wire.Error{Code: wire.CodeInternal, Message: "re-encoding failed"}, 0)
+			}
+		}
+	}
 	if err != nil {
 		var we *wire.Error
 		if !errors.As(err, &we) {
@@ -132,26 +150,17 @@ func (in *Ingester) IngestBatch(ctx context.Context, agentID string, body []byte
 		}
 		return in.refuse(we, 0)
 	}
-	n := len(b.Events)
+	n := sum.Events
 	if wait := in.take(agentID, n); wait > 0 {
 		in.rateLimited.Add(1)
 		return in.refuse(&wire.Error{Code: wire.CodeRateLimited, Message: "event rate over the agent's limit of " +
 			strconv.FormatFloat(in.opts.RatePerAgent, 'f', -1, 64) + " events/s"}, wait)
 	}
-
-	// The message is always a zstd wire batch: a zstd body is already that
-	// (and decoded cleanly), anything else is re-encoded.
-	data := body
-	if !strings.EqualFold(strings.TrimSpace(contentEncoding), "zstd") {
-		if data, err = wire.Encode(b, "zstd"); err != nil {
-			return in.refuse(&wire.Error{Code: wire.CodeInternal, Message: "re-encoding failed"}, 0)
-		}
-	}
-	first, last := b.FirstSeq(), b.LastSeq()
-	sum := sha256.Sum256(body)
-	epoch := strconv.FormatUint(b.BootEpoch, 10)
+	first, last := sum.FirstSeq, sum.LastSeq
+	hash := sha256.Sum256(body)
+	epoch := strconv.FormatUint(sum.BootEpoch, 10)
 	firstS, lastS := strconv.FormatUint(first, 10), strconv.FormatUint(last, 10)
-	msgID := agentID + ":" + epoch + ":" + firstS + ":" + lastS + ":" + hex.EncodeToString(sum[:8])
+	msgID := agentID + ":" + epoch + ":" + firstS + ":" + lastS + ":" + hex.EncodeToString(hash[:8])
 	hdr := map[string]string{
 		HeaderEncoding:  "zstd",
 		HeaderBootEpoch: epoch,

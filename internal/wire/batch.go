@@ -87,31 +87,47 @@ func (b *Batch) LastSeq() uint64 {
 // sequence numbers, required event fields and valid UTF-8 in every string.
 // Decode calls it; Encode calls it so an agent never sends what the server
 // will refuse.
-func (b *Batch) Validate() *Error {
-	if b.Version != Version {
-		return errorf(CodeBadVersion, "version %d is not supported (want %d)", b.Version, Version)
-	}
-	if b.BootEpoch == 0 {
-		return errorf(CodeBadBatch, "boot_epoch is missing or 0")
-	}
-	if len(b.Events) == 0 {
-		return errorf(CodeBadBatch, "events is missing or empty")
+func (b *Batch) Validate() *Error { return b.validate(true) }
+
+// validate is Validate; checkUTF8 false skips the UTF-8 checks, for strings
+// known to be valid.
+func (b *Batch) validate(checkUTF8 bool) *Error {
+	if err := batchError(b.Version, b.BootEpoch, len(b.Events)); err != nil {
+		return err
 	}
 	var prev uint64
 	for i := range b.Events {
 		e := &b.Events[i]
-		if err := e.validate(i); err != nil {
+		if err := e.validate(i, checkUTF8); err != nil {
 			return err
 		}
 		if e.Seq <= prev {
-			return errorf(CodeBadBatch, "event %d: seq %d does not follow %d (sequence numbers must strictly increase)", i, e.Seq, prev)
+			return seqError(i, e.Seq, prev)
 		}
 		prev = e.Seq
 	}
 	return nil
 }
 
-func (e *Event) validate(i int) *Error {
+// batchError checks a batch's version, boot epoch and event count.
+func batchError(version int, bootEpoch uint64, events int) *Error {
+	if version != Version {
+		return errorf(CodeBadVersion, "version %d is not supported (want %d)", version, Version)
+	}
+	if bootEpoch == 0 {
+		return errorf(CodeBadBatch, "boot_epoch is missing or 0")
+	}
+	if events == 0 {
+		return errorf(CodeBadBatch, "events is missing or empty")
+	}
+	return nil
+}
+
+func seqError(i int, seq, prev uint64) *Error {
+	return errorf(CodeBadBatch, "event %d: seq %d does not follow %d (sequence numbers must strictly increase)", i, seq, prev)
+}
+
+func (e *Event) validate(i int, checkUTF8 bool) *Error {
 	switch {
 	case e.Seq == 0:
 		return errorf(CodeBadEvent, "event %d: seq is missing or 0", i)
@@ -122,14 +138,14 @@ func (e *Event) validate(i int) *Error {
 	case e.Fields == nil:
 		return errorf(CodeBadEvent, "event %d: fields is missing", i)
 	}
-	if !validStrings(e.Product) || !validStrings(e.Services...) || !validStrings(e.Categories...) {
+	if checkUTF8 && (!validStrings(e.Product) || !validStrings(e.Services...) || !validStrings(e.Categories...)) {
 		return errorf(CodeInvalidUTF8, "event %d: invalid UTF-8 in its log source", i)
 	}
 	for j, f := range e.Fields {
 		if f.Name == "" {
 			return errorf(CodeBadEvent, "event %d: field %d has an empty name", i, j)
 		}
-		if !utf8.ValidString(f.Name) || !utf8.ValidString(f.Value) {
+		if checkUTF8 && (!utf8.ValidString(f.Name) || !utf8.ValidString(f.Value)) {
 			return errorf(CodeInvalidUTF8, "event %d: field %d is not valid UTF-8", i, j)
 		}
 	}

@@ -17,9 +17,48 @@ import (
 // defaults) and the format rules of docs/wire.md, and returns the batch.
 // Every error is a *Error. The returned Batch shares no memory with body.
 func Decode(body []byte, contentEncoding string, lim Limits) (*Batch, error) {
+	var b *Batch
+	err := decompress(body, contentEncoding, lim, func(raw []byte, lim Limits) *Error {
+		var err *Error
+		b, err = decodeJSON(raw, lim)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Summary is what Check reports about a batch it accepts.
+type Summary struct {
+	BootEpoch         uint64
+	Events            int
+	FirstSeq, LastSeq uint64
+}
+
+// Check accepts and refuses exactly the bodies Decode does, with the same
+// errors, but builds no Batch: it keeps no field values, so it allocates
+// little. Ingest checks each batch with it and leaves decoding to the
+// detection worker that reads the batch from the bus.
+func Check(body []byte, contentEncoding string, lim Limits) (Summary, error) {
+	var sum Summary
+	err := decompress(body, contentEncoding, lim, func(raw []byte, lim Limits) *Error {
+		var err *Error
+		sum, err = checkJSON(raw, lim)
+		return err
+	})
+	if err != nil {
+		return Summary{}, err
+	}
+	return sum, nil
+}
+
+// decompress checks body's size, decompresses it into a pooled buffer and
+// calls fn with the JSON, which is valid only during the call.
+func decompress(body []byte, contentEncoding string, lim Limits, fn func(raw []byte, lim Limits) *Error) *Error {
 	lim = lim.WithDefaults()
 	if len(body) > lim.MaxBytes {
-		return nil, errorf(CodeTooLarge, "body is %d bytes, over the %d-byte limit", len(body), lim.MaxBytes)
+		return errorf(CodeTooLarge, "body is %d bytes, over the %d-byte limit", len(body), lim.MaxBytes)
 	}
 	var raw []byte
 	switch enc := strings.ToLower(strings.TrimSpace(contentEncoding)); enc {
@@ -35,16 +74,12 @@ func Decode(body []byte, contentEncoding string, lim Limits) (*Batch, error) {
 			raw, err = ungzip(*buf, body, lim.MaxBytes)
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 	default:
-		return nil, errorf(CodeBadEncoding, "Content-Encoding %q is not supported (use zstd, gzip or identity)", contentEncoding)
+		return errorf(CodeBadEncoding, "Content-Encoding %q is not supported (use zstd, gzip or identity)", contentEncoding)
 	}
-	b, werr := decodeJSON(raw, lim)
-	if werr != nil {
-		return nil, werr
-	}
-	return b, nil
+	return fn(raw, lim)
 }
 
 // decodeJSON checks and decodes the decompressed body.
@@ -60,10 +95,67 @@ func decodeJSON(raw []byte, lim Limits) (*Batch, *Error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := b.Validate(); err != nil {
+	// Every string the parser returns is valid UTF-8: the body is, and
+	// unescaping refuses lone surrogates.
+	if err := b.validate(false); err != nil {
 		return nil, err
 	}
 	return b, nil
+}
+
+// checkJSON is decodeJSON without keeping the events.
+func checkJSON(raw []byte, lim Limits) (Summary, *Error) {
+	if !utf8.Valid(raw) {
+		return Summary{}, errorf(CodeInvalidUTF8, "body is not valid UTF-8")
+	}
+	if err := scan(raw, lim.MaxDepth); err != nil {
+		return Summary{}, err
+	}
+	c := &checker{fields: make(Fields, 0, 16)}
+	p := parser{b: raw, lim: lim, chk: c}
+	b, err := p.batch()
+	if err != nil {
+		return Summary{}, err
+	}
+	if err := batchError(b.Version, b.BootEpoch, c.sum.Events); err != nil {
+		return Summary{}, err
+	}
+	if c.err != nil {
+		return Summary{}, c.err
+	}
+	c.sum.BootEpoch = b.BootEpoch
+	return c.sum, nil
+}
+
+// checker is the parser's state in Check: one event parsed at a time into
+// ev, the field names only, and the first event Validate would refuse.
+type checker struct {
+	ev     Event
+	fields Fields
+	sum    Summary
+	prev   uint64
+	err    *Error
+}
+
+// note validates event n (just parsed into c.ev) as Validate would.
+func (c *checker) note(n int) {
+	e := &c.ev
+	if c.err == nil {
+		if err := e.validate(n, false); err != nil {
+			c.err = err
+		} else if e.Seq <= c.prev {
+			c.err = seqError(n, e.Seq, c.prev)
+		}
+		c.prev = e.Seq
+	}
+	if n == 0 {
+		c.sum.FirstSeq = e.Seq
+	}
+	c.sum.LastSeq = e.Seq
+	c.sum.Events = n + 1
+	if e.Fields != nil {
+		c.fields = e.Fields[:0] // keep the grown buffer
+	}
 }
 
 func itoa(i int) string {

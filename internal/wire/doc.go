@@ -15,11 +15,13 @@
 // escapes with a cheap byte scan before any JSON decoding, and rejects rather
 // than repairs: invalid UTF-8, a lone UTF-16 surrogate escape, null values,
 // and fields that are not name/value string pairs are errors. Every error it
-// returns is a *Error whose Code comes from the table in errors.go.
+// returns is a *Error whose Code comes from the table in errors.go. Check
+// accepts and refuses exactly what Decode does, with the same errors, without
+// building the batch (FuzzDecode holds the two to that).
 //
 // # Concurrency
 //
-// Encode and Decode are safe for concurrent use; they share compressors and
+// Encode, Decode and Check are safe for concurrent use; they share compressors and
 // buffer pools internally. A Batch is plain data and not safe for concurrent
 // modification.
 package wire

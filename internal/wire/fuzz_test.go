@@ -12,7 +12,8 @@ import (
 )
 
 // FuzzDecode feeds arbitrary bodies under every encoding. Properties: Decode
-// never panics; every error is a *wire.Error with a code from the table; an
+// never panics; every error is a *wire.Error with a code from the table;
+// Check gives the same answer and error, and Decode's batch's summary; an
 // accepted batch re-encodes to a body that decodes to the same batch.
 // Seeds live in testdata/fuzz/FuzzDecode.
 func FuzzDecode(f *testing.F) {
@@ -32,6 +33,16 @@ func FuzzDecode(f *testing.F) {
 	lim := wire.Limits{MaxBytes: 64 << 10, MaxEvents: 50, MaxEventBytes: 8 << 10, MaxDepth: 16}
 	f.Fuzz(func(t *testing.T, body []byte, enc string) {
 		got, err := wire.Decode(body, enc, lim)
+		// Check accepts and refuses exactly what Decode does.
+		sum, cerr := wire.Check(body, enc, lim)
+		if (err == nil) != (cerr == nil) || err != nil && err.Error() != cerr.Error() {
+			t.Fatalf("Decode error %v, Check error %v", err, cerr)
+		}
+		if err == nil {
+			if want := (wire.Summary{BootEpoch: got.BootEpoch, Events: len(got.Events), FirstSeq: got.FirstSeq(), LastSeq: got.LastSeq()}); sum != want {
+				t.Fatalf("Check = %+v, want %+v", sum, want)
+			}
+		}
 		if err != nil {
 			var we *wire.Error
 			if !errors.As(err, &we) || !known[we.Code] {

@@ -17,6 +17,7 @@ type parser struct {
 	i      int
 	lim    Limits
 	intern map[string]string // field names and log source strings repeat in every event
+	chk    *checker          // set by Check: events are validated, not kept
 }
 
 // internString returns b as a string, shared with earlier equal strings of
@@ -364,18 +365,30 @@ func (p *parser) batch() (*Batch, *Error) {
 }
 
 func (p *parser) events(b *Batch) *Error {
-	b.Events = make([]Event, 0, min(p.lim.MaxEvents, 1+len(p.b)/128))
+	if p.chk == nil {
+		b.Events = make([]Event, 0, min(p.lim.MaxEvents, 1+len(p.b)/128))
+	}
 	return p.array("events", func(n int) *Error {
 		if n >= p.lim.MaxEvents {
 			return errorf(CodeTooManyEvents, "more than %d events in one batch", p.lim.MaxEvents)
 		}
 		start := p.i
-		b.Events = append(b.Events, Event{})
-		if err := p.event(&b.Events[n]); err != nil {
+		var e *Event
+		if p.chk != nil {
+			e = &p.chk.ev
+			*e = Event{}
+		} else {
+			b.Events = append(b.Events, Event{})
+			e = &b.Events[n]
+		}
+		if err := p.event(e); err != nil {
 			return &Error{Code: err.Code, Message: "event " + itoa(n) + ": " + err.Message}
 		}
 		if size := p.i - start; size > p.lim.MaxEventBytes {
 			return errorf(CodeEventTooLarge, "event %d is %d bytes of JSON, over the %d-byte limit", n, size, p.lim.MaxEventBytes)
+		}
+		if p.chk != nil {
+			p.chk.note(n)
 		}
 		return nil
 	})
@@ -426,8 +439,15 @@ func (p *parser) event(e *Event) *Error {
 	})
 }
 
+// fields reads an event's fields. Under Check it keeps only the names (all
+// Validate looks at), in the checker's reused slice.
 func (p *parser) fields() (Fields, *Error) {
-	out := make(Fields, 0, 16)
+	var out Fields
+	if p.chk != nil {
+		out = p.chk.fields[:0]
+	} else {
+		out = make(Fields, 0, 16)
+	}
 	err := p.array("fields", func(n int) *Error {
 		if p.next() != '[' {
 			return errorf(CodeBadEvent, "field %d is not a [name, value] array", n)
@@ -455,11 +475,19 @@ func (p *parser) fields() (Fields, *Error) {
 			return notPair(n)
 		}
 		p.i++
+		if p.chk != nil {
+			// Validate only asks whether the name is empty.
+			out = append(out, event.Field{Name: nonEmpty[:min(len(name), 1)]})
+			return nil
+		}
 		out = append(out, event.Field{Name: p.internString(name), Value: string(value)})
 		return nil
 	})
 	return out, err
 }
+
+// nonEmpty stands in for a field name Check does not keep.
+const nonEmpty = "x"
 
 func notPair(n int) *Error {
 	return errorf(CodeBadEvent, "field %d is not a [name, value] pair of strings", n)

@@ -175,6 +175,9 @@ func TestDecodeRejects(t *testing.T) {
 			if we.Status() < 400 {
 				t.Fatalf("status %d for %s", we.Status(), we.Code)
 			}
+			if _, cerr := wire.Check([]byte(tt.body), tt.enc, tt.lim); cerr == nil || cerr.Error() != err.Error() {
+				t.Fatalf("Check error %v, Decode error %v", cerr, err)
+			}
 		})
 	}
 }
@@ -189,8 +192,14 @@ func TestDecodeAccepts(t *testing.T) {
 		"repeated fields": ev(`{"seq":9,"time":"2025-03-14T09:26:53Z","product":"windows","fields":[["Data","a"],["Data","b"]]}`),
 		"depth 32":        `{"v":1,"boot_epoch":3,"events":[{"seq":1,"time":"2025-03-14T09:26:53Z","product":"linux","fields":[],"x":` + strings.Repeat("[", 29) + strings.Repeat("]", 29) + `}]}`,
 	} {
-		if _, err := wire.Decode([]byte(body), "identity", wire.Limits{}); err != nil {
+		b, err := wire.Decode([]byte(body), "identity", wire.Limits{})
+		if err != nil {
 			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		want := wire.Summary{BootEpoch: b.BootEpoch, Events: len(b.Events), FirstSeq: b.FirstSeq(), LastSeq: b.LastSeq()}
+		if sum, err := wire.Check([]byte(body), "identity", wire.Limits{}); err != nil || sum != want {
+			t.Errorf("%s: Check = %+v, %v; want %+v", name, sum, err, want)
 		}
 	}
 	b, err := wire.Decode([]byte(strings.Replace(good, "/usr/bin/id", `\ud83d\ude00 \u00e9`, 1)), "", wire.Limits{})
@@ -315,6 +324,19 @@ func BenchmarkDecode(b *testing.B) {
 				b.SetBytes(int64(len(js)))
 				for b.Loop() {
 					if _, err := wire.Decode(body, enc, wire.Limits{}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+			})
+			if enc != "zstd" {
+				continue
+			}
+			b.Run("check/"+enc+"/"+strconv.Itoa(n), func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(int64(len(js)))
+				for b.Loop() {
+					if _, err := wire.Check(body, enc, wire.Limits{}); err != nil {
 						b.Fatal(err)
 					}
 				}
