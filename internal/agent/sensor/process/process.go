@@ -93,6 +93,12 @@ type Options struct {
 	// ThrottleRound is the pause between receive rounds while throttled.
 	// Zero means 250 ms.
 	ThrottleRound time.Duration
+	// Round is the shortest time between the starts of two receive rounds
+	// (a round reads everything queued, 32 records per system call): the
+	// records of the execs in between gather in the kernel and cost one
+	// wake-up instead of several per exec. Zero means 20 ms; negative reads
+	// as soon as a record arrives.
+	Round time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -128,6 +134,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.ThrottleRound <= 0 {
 		o.ThrottleRound = 250 * time.Millisecond
+	}
+	if o.Round == 0 {
+		o.Round = 20 * time.Millisecond
 	}
 }
 

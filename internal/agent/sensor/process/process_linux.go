@@ -82,6 +82,8 @@ func (s *Sensor) receive(ctx context.Context, a *auditConn, p *pipeline, o *outl
 	defer stop()
 	b := newBatch()
 	deadline := false
+	roundStart := time.Now()
+	var pauser *time.Timer
 	var n int
 	var rerr error
 	read := func(fd uintptr) bool {
@@ -111,18 +113,28 @@ func (s *Sensor) receive(ctx context.Context, a *auditConn, p *pipeline, o *outl
 				return nil
 			}
 			s.deferred.Store(p.deferred)
+			// Let the records of the next execs gather in the kernel and
+			// take them in one round: ThrottleRound apart while backing
+			// off, else Round.
+			pause := time.Until(roundStart.Add(s.opts.Round))
 			if p.cacheOnly {
-				// Backing off: let records gather in the kernel's backlog
-				// and take them in one round.
 				s.slowed.Add(1)
-				t := time.NewTimer(s.opts.ThrottleRound)
+				pause = s.opts.ThrottleRound
+			}
+			if pause > 0 {
+				if pauser == nil {
+					pauser = time.NewTimer(pause)
+				} else {
+					pauser.Reset(pause)
+				}
 				select {
 				case <-ctx.Done():
-					t.Stop()
+					pauser.Stop()
 					return nil
-				case <-t.C:
+				case <-pauser.C:
 				}
 			}
+			roundStart = time.Now()
 			// Wait for the next record; at most recvTimeout when events
 			// may be pending.
 			if p.pending || deadline {
