@@ -55,7 +55,9 @@ var xssContexts = []func(v string, n int) string{
 	func(v string, n int) string { return `</textarea></title></script></style></pre>` + v },
 	func(v string, n int) string { return `';__xss(` + fmt.Sprint(n) + `);//"` + `</script>` + v },
 	func(v string, n int) string { return "\u202e" + v + "\u200b\ufeff\u2066" },
-	func(v string, n int) string { return `&lt;` + v + `&#x3c;script&#x3e;__xss(` + fmt.Sprint(n) + `)&#x3c;/script&#x3e;` },
+	func(v string, n int) string {
+		return `&lt;` + v + `&#x3c;script&#x3e;__xss(` + fmt.Sprint(n) + `)&#x3c;/script&#x3e;`
+	},
 	func(v string, n int) string { return v + `<!--` + `--><script>__xss(` + fmt.Sprint(n) + `)</script>` },
 }
 

@@ -320,8 +320,3 @@ func (s *Server) serveStatic(w http.ResponseWriter, r *http.Request) error {
 	w.Write(b)
 	return nil
 }
-
-// placeholder is the handler of pages not built yet.
-func (s *Server) placeholder(w http.ResponseWriter, r *http.Request) (any, error) {
-	return nil, nil
-}

@@ -329,12 +329,13 @@ func TestLoginFlow(t *testing.T) {
 	if resp.StatusCode != 200 || lc == nil || !strings.Contains(body, lc.Value) {
 		t.Fatalf("login page: %d %v", resp.StatusCode, lc)
 	}
-	login := func(user, pw, code string, ck *http.Cookie, token string) (*http.Response, string) {
+	login := func(user, pw, code string, ck *http.Cookie, token string, more ...*http.Cookie) (*http.Response, string) {
 		form := url.Values{"user": {user}, "password": {pw}, "code": {code}, "csrf": {token}}
 		var cks []*http.Cookie
 		if ck != nil {
 			cks = append(cks, ck)
 		}
+		cks = append(cks, more...)
 		return h.browser(browserReq{method: "POST", path: "/login", form: form, cookies: cks})
 	}
 	// Without the double-submit pair, or from elsewhere: refused before any check.
@@ -374,8 +375,12 @@ func TestLoginFlow(t *testing.T) {
 	}
 
 	// First sign-in of an admin without TOTP: a pending session that can
-	// only enrol.
-	resp, _ = login("newadmin", testPassword, "", lc, lc.Value)
+	// only enrol. The browser's earlier session (another user) ends.
+	other := h.newSession("viewer", false)
+	resp, _ = login("newadmin", testPassword, "", lc, lc.Value, &http.Cookie{Name: sessionCookie, Value: other.cookie})
+	if resp, _ := h.browser(browserReq{method: "GET", path: "/", sess: &other}); resp.StatusCode != 303 {
+		t.Errorf("the earlier session survived a new sign-in: %d", resp.StatusCode)
+	}
 	pc := findCookie(resp, sessionCookie)
 	if resp.StatusCode != 303 || resp.Header.Get("Location") != "/login/totp" || pc == nil {
 		t.Fatalf("newadmin login: %d %q", resp.StatusCode, resp.Header.Get("Location"))

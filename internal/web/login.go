@@ -115,6 +115,9 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) (any, error
 		return nil, err
 	}
 	s.sweepSessions(r)
+	// A session the browser still holds (another account, say) ends here:
+	// one browser, one session.
+	s.dropSession(r)
 	pending := u.NeedsTOTP()
 	if err := s.startSession(w, r, u.Name, pending); err != nil {
 		return nil, err

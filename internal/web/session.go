@@ -166,13 +166,18 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, user strin
 
 // endSession deletes the request's session, if any, and clears the cookie.
 func (s *Server) endSession(w http.ResponseWriter, r *http.Request) {
+	s.dropSession(r)
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", Secure: true, HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, MaxAge: -1})
+}
+
+// dropSession deletes the session the request's cookie names, if any.
+func (s *Server) dropSession(r *http.Request) {
 	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" && len(c.Value) <= maxSecretLen && s.opts.Sessions != nil {
 		if err := s.opts.Sessions.DeleteSession(r.Context(), authz.Hash(c.Value)); err != nil {
 			s.log.Warn("deleting a session", "err", err)
 		}
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", Secure: true, HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, MaxAge: -1})
 }
 
 func truncate(s string, n int) string {
