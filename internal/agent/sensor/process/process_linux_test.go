@@ -23,6 +23,7 @@ import (
 
 	libaudit "github.com/elastic/go-libaudit/v2"
 
+	"github.com/vigil-edr/vigil/internal/agent/throttle"
 	"github.com/vigil-edr/vigil/internal/event"
 )
 
@@ -447,6 +448,47 @@ func TestTwoSensorsKeepTheirRules(t *testing.T) {
 	stopB()
 	rules(false, false)
 	t.Logf("first sensor %s, keys %s and %s", mechA, keyA, keyB)
+}
+
+// TestThrottleDefersHashing: while the agent backs off, an executable not
+// hashed yet is reported without Hashes (counted deferred) and records are
+// read in slow rounds; once the throttle is off it is hashed again.
+func TestThrottleDefersHashing(t *testing.T) {
+	requireAudit(t)
+	n := nonce(t)
+	bin := filepath.Join(t.TempDir(), "true-"+n) // a new inode: not in the hash cache
+	b, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c := newCollector("vigil-throttle-" + n)
+	th := new(throttle.Signal)
+	th.Set(true)
+	s, _ := startSensorOpts(t, c, Options{Throttle: th, ThrottleRound: 50 * time.Millisecond})
+	run := func(arg string) *event.Event {
+		t.Helper()
+		argv := []string{bin, "vigil-throttle-" + n + "-" + arg}
+		if err := exec.Command(argv[0], argv[1:]...).Run(); err != nil {
+			t.Fatal(err)
+		}
+		c.awaitExecs(t, 5*time.Second, execExpect{Argv: argv})
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.byCmd[strings.Join(argv, " ")][0]
+	}
+	if h, ok := run("throttled").Get("Hashes"); ok {
+		t.Errorf("throttled: Hashes %q, want none (deferred)", h)
+	}
+	if st := s.Status(); st.Deferred == 0 || st.Throttled == 0 {
+		t.Errorf("throttled: status %v, want deferred and throttled rounds counted", st)
+	}
+	th.Set(false)
+	if h, _ := run("resumed").Get("Hashes"); !strings.HasPrefix(h, "SHA256=") {
+		t.Errorf("after the throttle: Hashes %q, want SHA256=…", h)
+	}
 }
 
 // TestStatusWhenUnavailable: without the privilege the probe fails with a
