@@ -13,7 +13,7 @@ func TestNoServerPackages(t *testing.T) {
 		t.Fatal(err)
 	}
 	const mod = "github.com/vigil-edr/vigil/internal/"
-	forbidden := []string{"ingest", "detect", "alert", "store", "web", "bus", "pipeline", "eventstore", "ruleset", "authz", "pki", "hunt/evtx", "hunt/winevent", "syslogd", "simagent", "sca", "inventory", "respond", "cases", "notify"}
+	forbidden := []string{"ingest", "detect", "alert", "store", "web", "bus", "pipeline", "eventstore", "ruleset", "authz", "pki", "hunt/evtx", "hunt/winevent", "syslogd", "simagent", "sca", "inventory", "respond", "cases", "notify", "vuln/osv", "vuln/debian"}
 	for _, dep := range strings.Fields(string(out)) {
 		if !strings.HasPrefix(dep, mod) {
 			continue
@@ -23,6 +23,9 @@ func TestNoServerPackages(t *testing.T) {
 			if rest == f || strings.HasPrefix(rest, f+"/") {
 				t.Errorf("vigil-agent links server package %s", dep)
 			}
+		}
+		if rest == "vuln" {
+			t.Errorf("vigil-agent links vulnerability matching (only vuln/version is allowed)")
 		}
 		if rest == "transport" {
 			t.Errorf("vigil-agent links the server side of transport (only transport/client is allowed)")

@@ -61,8 +61,10 @@ func InternalDeps(tb testing.TB) []string {
 
 // SensorMayImport is the import rule for agent sensors (STYLE.md item 5):
 // the event model, other agent packages, the syslog and audit parsers and
-// the line reader under them, nothing from the server.
+// the line reader under them, the package version order (stdlib only),
+// nothing from the server.
 func SensorMayImport(rel string) bool {
 	top, _, _ := strings.Cut(rel, "/")
-	return top == "event" || top == "agent" || rel == "hunt/syslog" || rel == "hunt/auditd" || rel == "hunt/lines"
+	return top == "event" || top == "agent" || rel == "hunt/syslog" || rel == "hunt/auditd" || rel == "hunt/lines" ||
+		rel == "vuln/version"
 }
