@@ -60,7 +60,9 @@
 // UserId), LogonId (auid), Terminal (tty), SessionId (ses), ParentImage and
 // ParentCommandLine (from a table of recent exec events by pid, else
 // /proc/<ppid>), Cgroup, CgroupId and ContainerId (from /proc/<pid>/cgroup
-// while the process still exists), and Hashes "SHA256=<hex>" of the
+// while the process still exists, else from its parent's, with
+// CgroupSource "parent", unless the parent is pid 1, which moves the
+// services it starts), and Hashes "SHA256=<hex>" of the
 // executable, cached by device, inode, size and mtime and computed by
 // Options.HashWorkers goroutines off the receive path. ev.Time is the audit
 // timestamp and ev.Record the audit serial.

@@ -135,6 +135,7 @@ func (s *Sensor) receive(ctx context.Context, a *auditConn, p *pipeline, o *outl
 				}
 			}
 			roundStart = time.Now()
+			p.newRound()
 			// Wait for the next record; at most recvTimeout when events
 			// may be pending.
 			if p.pending || deadline {
@@ -318,7 +319,26 @@ type pipeline struct {
 	// deferred counts the hashes left out for it.
 	cacheOnly bool
 	deferred  uint64
+	// roundCgroups holds parents' cgroups for the current receive round.
+	roundCgroups map[string]cgroupInfo
 }
+
+// parentCgroup returns the cgroup of a parent process, remembered for the
+// rest of the receive round (a shell starting many children is read once).
+func (p *pipeline) parentCgroup(ppid string) (cgroupInfo, bool) {
+	if ci, ok := p.roundCgroups[ppid]; ok {
+		return ci, ci.path != ""
+	}
+	ci, ok := p.cgroups.lookup(ppid)
+	if p.roundCgroups == nil || len(p.roundCgroups) >= 256 {
+		p.roundCgroups = make(map[string]cgroupInfo)
+	}
+	p.roundCgroups[ppid] = ci
+	return ci, ok
+}
+
+// newRound forgets what parentCgroup remembered.
+func (p *pipeline) newRound() { clear(p.roundCgroups) }
 
 // maxExecvePending bounds the serials whose EXECVE records are being
 // merged; beyond it they are handed to the coalescer as they stand.
@@ -468,13 +488,25 @@ func (p *pipeline) enrich(ev *event.Event) item {
 	}
 	if pid != "" {
 		p.parents.put(pid, parent{image: image, cmdline: cmdline})
-		if cg, ok := p.cgroups.lookup(pid); ok {
+		cg, ok := p.cgroups.lookup(pid)
+		inherited := false
+		if !ok && ppid != "" && ppid != "0" && ppid != "1" && ppid != "2" {
+			// Gone already (records are read in rounds): a child is in its
+			// parent's cgroup unless its launcher moved it before the exec,
+			// as systemd (pid 1) does; so say where the value came from.
+			cg, ok = p.parentCgroup(ppid)
+			inherited = ok
+		}
+		if ok {
 			ev.Add("Cgroup", cg.path)
 			if cg.id != "" {
 				ev.Add("CgroupId", cg.id)
 			}
 			if cg.container != "" {
 				ev.Add("ContainerId", cg.container)
+			}
+			if inherited {
+				ev.Add("CgroupSource", "parent")
 			}
 		}
 	}

@@ -491,6 +491,51 @@ func TestThrottleDefersHashing(t *testing.T) {
 	}
 }
 
+// TestShortLivedCgroup: processes gone before their records are read get
+// their parent's cgroup (CgroupSource "parent"), which for children of a
+// shell started by this test is this process's own.
+func TestShortLivedCgroup(t *testing.T) {
+	requireAudit(t)
+	self, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := cgroupPath(self)
+	marker := "vigil-cg-" + nonce(t)
+	c := newCollector(marker)
+	startSensor(t, c)
+	const n = 100
+	script := fmt.Sprintf(`i=0; while [ $i -lt %d ]; do /bin/true %s-$i; i=$((i+1)); done`, n, marker)
+	if out, err := exec.Command("/bin/sh", "-c", script).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	exp := make([]execExpect, n)
+	for i := range exp {
+		exp[i] = execExpect{Argv: []string{"/bin/true", fmt.Sprintf("%s-%d", marker, i)}}
+	}
+	c.awaitExecs(t, 10*time.Second, exp...)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	with, inherited := 0, 0
+	for _, evs := range c.byCmd {
+		cg, ok := evs[0].Get("Cgroup")
+		if !ok {
+			continue
+		}
+		with++
+		if src, _ := evs[0].Get("CgroupSource"); src == "parent" {
+			inherited++
+		}
+		if cg != want {
+			t.Errorf("Cgroup %q, want the test's own %q", cg, want)
+		}
+	}
+	if with < n*9/10 {
+		t.Errorf("%d of %d short-lived execs have a Cgroup, want at least 90 %%", with, n)
+	}
+	t.Logf("%d of %d with Cgroup, %d of them from the parent", with, n, inherited)
+}
+
 // TestStatusWhenUnavailable: without the privilege the probe fails with a
 // reason, and Status says so.
 func TestStatusWhenUnavailable(t *testing.T) {
