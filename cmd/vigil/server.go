@@ -26,6 +26,7 @@ import (
 	"github.com/vigil-edr/vigil/internal/cases"
 	"github.com/vigil-edr/vigil/internal/event"
 	"github.com/vigil-edr/vigil/internal/eventstore"
+	"github.com/vigil-edr/vigil/internal/hygiene"
 	"github.com/vigil-edr/vigil/internal/ingest"
 	"github.com/vigil-edr/vigil/internal/inventory"
 	"github.com/vigil-edr/vigil/internal/notify"
@@ -294,6 +295,12 @@ func startServer(parent context.Context, cfg serverConfig) (*Server, error) {
 	s.bg.Add(1)
 	go func() { defer s.bg.Done(); s.expire(ctx) }()
 
+	// Hygiene scores read the stores above; their history gets a point when
+	// a score's deductions change (checked every 5 min, at most one an hour).
+	hyg := hygiene.NewService(hygiene.Options{Hosts: s.db, SCA: s.db, Vulns: s.db, Alerts: s.db, Cases: s.db, Store: s.db, Logger: log})
+	s.bg.Add(1)
+	go func() { defer s.bg.Done(); hyg.Run(ctx, 5*time.Minute) }()
+
 	// The API and the agent endpoints share one TLS listener.
 	reg := prometheus.NewRegistry()
 	s.registerMetrics(reg)
@@ -309,6 +316,7 @@ func startServer(parent context.Context, cfg serverConfig) (*Server, error) {
 		SCA:       s.db,
 		Overview:  s.db,
 		Vulns:     s.db,
+		Hygiene:   hyg,
 		// The console: users, sessions and sign-in; every state change goes to the audit log.
 		Users: s.db, Sessions: s.db, Login: login, Audit: audit.New(s.db, nil),
 		Actions: s.respond,

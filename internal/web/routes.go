@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vigil-edr/vigil/internal/authz"
+	"github.com/vigil-edr/vigil/internal/hygiene"
 	"github.com/vigil-edr/vigil/internal/inventory"
 	"github.com/vigil-edr/vigil/internal/respond"
 	"github.com/vigil-edr/vigil/internal/sca"
@@ -242,8 +243,17 @@ func (s *Server) table() []route {
 			notes: "Computed from the host's latest complete inventory and the imported database (vigil vulndb import; docs/vulnerabilities.md); " +
 				"evaluation says from which snapshot and database generation, and note why a host with an inventory has no findings (an OS that is not matched). " +
 				"A host not evaluated yet has an empty evaluation and no findings."},
+		{method: "GET", pattern: "/api/v1/hosts/{id}/hygiene", perm: authz.PermHygieneRead, handle: s.getHostHygiene,
+			summary: "Get a host's hygiene score (0 to 100) with the deductions that explain it and its history",
+			resp:    hygiene.HostView{}, query: []param{pHistory},
+			notes: "Computed now from the host's configuration results, vulnerability findings, open alerts and agent health; the weighting is docs/hygiene.md. history holds the recorded points (one per change, at most one per hour), newest first."},
 		{method: "POST", pattern: "/api/v1/hosts/{id}/revoke", perm: authz.PermHostsAdmin, handle: s.revokeHost,
 			summary: "Revoke a host's agent certificate; it is refused within a minute", resp: hostJSON{}},
+
+		{method: "GET", pattern: "/api/v1/hygiene", perm: authz.PermHygieneRead, handle: s.getFleetHygiene,
+			summary: "Hygiene scores: the fleet's (mean of its monitored hosts) and every host's, worst first, with the fleet's history",
+			resp:    hygiene.FleetView{}, query: []param{pHistory},
+			notes: "Each host's score comes with its deductions (\"−12: 3 critical vulnerabilities with fixes available\"); the weighting is docs/hygiene.md."},
 
 		{method: "GET", pattern: "/api/v1/notify/channels", perm: authz.PermNotifyAdmin, handle: s.listChannels,
 			summary: "List notification channels (secrets and passwords are never shown; chat webhook URLs are redacted)",

@@ -116,7 +116,7 @@ type Registry interface {
 }
 
 // Options configure a Server. Tokens is required; a nil Alerts, Events,
-// Hosts, Enrollment, Rules, Notify, Cases, Inventory, SCA, Vulns or Actions makes its routes
+// Hosts, Enrollment, Rules, Notify, Cases, Inventory, SCA, Vulns, Actions or Hygiene makes its routes
 // answer 503 "unavailable" (they still authenticate, so the route table
 // stays the whole surface).
 type Options struct {
@@ -135,6 +135,7 @@ type Options struct {
 	// (store/sqlite's DB satisfies it); nil leaves the page without them.
 	Overview overview.Store
 	Actions  Actions
+	Hygiene  Hygiene // hygiene scores and reports
 	// Metrics is served at /metrics; nil means a new registry with only the
 	// API's own metrics.
 	Metrics Registry

@@ -191,7 +191,7 @@ func newHarness(t *testing.T, be backend, mutate ...func(*Options)) *harness {
 		Actions: h.actions,
 		Users:   h.casesDB, Sessions: h.casesDB, Login: h.login, Audit: audit.New(h.casesDB, nil),
 		StreamMax: 100 * time.Millisecond, StreamPoll: 20 * time.Millisecond,
-		Tokens: be, Alerts: alerts{be, h.proc}, Events: be, Hosts: be, Enrollment: be, Rules: rules, Notify: ntf, Cases: h.cases, Inventory: inventoryFor(be), SCA: scaFor(be), Vulns: vulnsFor(be),
+		Tokens: be, Alerts: alerts{be, h.proc}, Events: be, Hosts: be, Enrollment: be, Rules: rules, Notify: ntf, Cases: h.cases, Inventory: inventoryFor(be), SCA: scaFor(be), Vulns: vulnsFor(be), Hygiene: hygieneFor(be),
 		Ready: func() error { return nil },
 		AgentHandler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusTeapot)
@@ -948,7 +948,7 @@ func TestNotConfigured(t *testing.T) {
 	be := newMemStore()
 	h := newHarness(t, be, func(o *Options) {
 		o.Alerts, o.Events, o.Hosts, o.Enrollment, o.Rules, o.AgentHandler, o.Notify = nil, nil, nil, nil, nil, nil, nil
-		o.Cases, o.Audit, o.SCA, o.Vulns, o.Actions = nil, nil, nil, nil, nil
+		o.Cases, o.Audit, o.SCA, o.Vulns, o.Actions, o.Hygiene = nil, nil, nil, nil, nil, nil
 	})
 	for _, rt := range h.srv.routes {
 		if rt.perm == authz.PermPublic || strings.Contains(rt.pattern, "tokens") && !strings.Contains(rt.pattern, "enrollment") ||

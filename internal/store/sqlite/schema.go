@@ -566,6 +566,19 @@ CREATE INDEX actions_requested   ON actions(requested_at, id);
 CREATE INDEX actions_group       ON actions(grp, requested_at);
 CREATE INDEX actions_open        ON actions(state, expires_at) WHERE state IN ('pending', 'delivered');
 `,
+
+	// 14: hygiene score history (hygiene.Store): one row per point of a
+	// host's score (agent_id '' is the fleet), key identifying its inputs.
+	`
+CREATE TABLE hygiene_scores (
+	agent_id   TEXT NOT NULL,
+	at         INTEGER NOT NULL,
+	score      INTEGER NOT NULL,
+	key        TEXT NOT NULL,
+	deductions TEXT NOT NULL,
+	PRIMARY KEY (agent_id, at)
+) WITHOUT ROWID;
+`,
 }
 
 // migrationFuncs run after the SQL of the migration with the same index, in
