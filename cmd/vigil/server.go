@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -67,6 +68,11 @@ type serverConfig struct {
 	// ActionApproval lists the response action types that need a second
 	// approver.
 	ActionApproval []string
+	// ConsoleListen, if set, is a second HTTPS address serving the console
+	// and the API to browsers with the certificate in ConsoleCert and
+	// ConsoleKey (PEM files, re-read when they change), or the data
+	// directory's server certificate when none is given.
+	ConsoleListen, ConsoleCert, ConsoleKey string
 }
 
 func newServerCmd() *cobra.Command {
@@ -108,6 +114,9 @@ certificate under DIR/pki, and an admin API token that is printed once.`,
 	f.Int64Var(&cfg.MaxBytes, "max-event-bytes", 20<<30, "keep at most this many bytes of events")
 	f.StringArrayVar(&cfg.NotifyAllow, "notify-allow", nil, "let notifications reach this private CIDR, IP or host name (repeatable; on-premise chat or mail servers)")
 	f.StringSliceVar(&cfg.ActionApproval, "action-approval", nil, "response action types that need a second approver (comma-separated: kill, quarantine, restore, block, unblock, isolate, release, collect, query)")
+	f.StringVar(&cfg.ConsoleListen, "console-listen", "", "also serve the console and API to browsers on this HTTPS address")
+	f.StringVar(&cfg.ConsoleCert, "console-cert", "", "PEM certificate (chain) for --console-listen, e.g. from your CA or ACME client (default: the data directory's)")
+	f.StringVar(&cfg.ConsoleKey, "console-key", "", "PEM private key for --console-cert")
 	cmd.MarkFlagRequired("data")
 	return cmd
 }
@@ -120,6 +129,9 @@ type Server struct {
 	done     chan struct{}
 	http     *http.Server
 	addr     net.Addr
+	console  *http.Server // --console-listen, if set
+	conAddr  net.Addr
+	conDone  chan struct{}
 	db       *sqlite.DB
 	bus      *bus.Bus
 	auth     *pki.Authority
@@ -144,6 +156,9 @@ func (s *Server) Addr() net.Addr { return s.addr }
 func startServer(parent context.Context, cfg serverConfig) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if err := checkConsoleFlags(cfg); err != nil {
+		return nil, err
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 1
@@ -342,8 +357,95 @@ func startServer(parent context.Context, cfg serverConfig) (*Server, error) {
 			log.Error("https listener", "err", err)
 		}
 	}()
+	if cfg.ConsoleListen != "" {
+		if err := s.serveConsole(api.Handler()); err != nil {
+			return fail(err)
+		}
+	}
 	log.Info("vigil server started", "listen", s.addr.String(), "data", cfg.Data, "ca_fingerprint", s.auth.CAFingerprint())
 	return s, nil
+}
+
+// checkConsoleFlags validates the console listener's settings.
+func checkConsoleFlags(cfg serverConfig) error {
+	switch {
+	case (cfg.ConsoleCert == "") != (cfg.ConsoleKey == ""):
+		return errors.New("--console-cert and --console-key go together")
+	case cfg.ConsoleCert != "" && cfg.ConsoleListen == "":
+		return errors.New("--console-cert needs --console-listen (agents keep the data directory's certificate on --listen)")
+	}
+	if cfg.ConsoleCert != "" {
+		if _, err := tls.LoadX509KeyPair(cfg.ConsoleCert, cfg.ConsoleKey); err != nil {
+			return fmt.Errorf("console certificate: %w", err)
+		}
+	}
+	return nil
+}
+
+// serveConsole starts the browsers' listener. Agents pin the data
+// directory's CA on --listen; a certificate from another CA (an
+// organisation's, or a public one) can only be offered on its own address.
+func (s *Server) serveConsole(h http.Handler) error {
+	cfg := s.cfg
+	get := func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+		return s.auth.ServerTLSConfig().GetCertificate(nil)
+	}
+	if cfg.ConsoleCert != "" {
+		get = (&certFiles{cert: cfg.ConsoleCert, key: cfg.ConsoleKey}).get
+	}
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}, GetCertificate: get}
+	ln, err := net.Listen("tcp", cfg.ConsoleListen)
+	if err != nil {
+		return fmt.Errorf("console listener: %w", err)
+	}
+	s.conAddr = ln.Addr()
+	s.conDone = make(chan struct{})
+	s.console = &http.Server{
+		Handler: h, TLSConfig: tlsCfg,
+		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second,
+		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
+	}
+	go func() {
+		defer close(s.conDone)
+		if err := s.console.Serve(tls.NewListener(ln, tlsCfg)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			cfg.Logger.Error("console https listener", "err", err)
+		}
+	}()
+	cfg.Logger.Info("console listening", "listen", s.conAddr.String(), "certificate", cmp.Or(cfg.ConsoleCert, "data directory"))
+	return nil
+}
+
+// certFiles serves a certificate from PEM files, re-read when either
+// file's modification time changes (a renewal), keeping the last good pair
+// if a new one does not load.
+type certFiles struct {
+	cert, key string
+	mu        sync.Mutex
+	loaded    *tls.Certificate
+	stamp     string
+}
+
+func (c *certFiles) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	stamp := ""
+	for _, p := range []string{c.cert, c.key} {
+		if fi, err := os.Stat(p); err == nil {
+			stamp += fi.ModTime().String() + "|"
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.loaded != nil && stamp == c.stamp {
+		return c.loaded, nil
+	}
+	pair, err := tls.LoadX509KeyPair(c.cert, c.key)
+	if err != nil {
+		if c.loaded != nil {
+			return c.loaded, nil
+		}
+		return nil, fmt.Errorf("console certificate: %w", err)
+	}
+	c.loaded, c.stamp = &pair, stamp
+	return c.loaded, nil
 }
 
 // onAlert wakes the notifier as soon as a detection worker opened a new
@@ -366,6 +468,12 @@ func (s *Server) onAlert(f alert.Finding, created bool, at time.Time) {
 // Close stops the server: the listener first (no new batches), then the
 // workers and the bus, the database last.
 func (s *Server) Close() error {
+	if s.console != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		s.console.Shutdown(ctx)
+		cancel()
+		<-s.conDone
+	}
 	if s.http != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		s.http.Shutdown(ctx)
