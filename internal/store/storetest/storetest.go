@@ -56,6 +56,12 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		{"Notify", notifyTests},
 		{"Overview", overviewTests},
 	}
+	if _, ok := open(t).(VulnBackend); ok {
+		groups = append(groups, struct {
+			name  string
+			tests []test
+		}{"Vuln", vulnTests})
+	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
 			for _, tc := range g.tests {
