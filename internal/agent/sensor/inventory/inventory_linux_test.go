@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-edr/vigil/internal/agent/throttle"
 	"github.com/vigil-edr/vigil/internal/event"
 )
 
@@ -230,4 +231,25 @@ func TestPortsAndModules(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec.waitFor(t, 3*time.Second, map[string]string{"EventType": "kernel_module_unloaded", "ModuleName": "vigil_test_mod"})
+}
+
+// TestThrottlePostpones: while the agent backs off, a trigger-file change
+// and the periodic comparisons wait (counted in Status.Postponed); once
+// the throttle is off the change is reported.
+func TestThrottlePostpones(t *testing.T) {
+	root := fakeRoot(t)
+	th := new(throttle.Signal)
+	th.Set(true)
+	s, rec, stop := start(t, Options{Root: root, ProcModules: filepath.Join(root, "proc/modules"),
+		DiffEvery: 100 * time.Millisecond, WatchEvery: 50 * time.Millisecond, NoUevent: true, Throttle: th})
+	defer stop()
+	rec.waitFor(t, 5*time.Second, map[string]string{"category": CategorySnapshot, "ItemKind": KindModule})
+	appendTo(t, filepath.Join(root, "etc/passwd"), "vigiltest:x:1234:1234:Vigil test:/home/vigiltest:/bin/sh\n")
+	added := map[string]string{"EventType": "user_added", "TargetUser": "vigiltest"}
+	time.Sleep(500 * time.Millisecond)
+	if n := rec.count(added); n != 0 || s.Status().Postponed == 0 {
+		t.Fatalf("throttled: %d user_added events, %d postponed; want none and some", n, s.Status().Postponed)
+	}
+	th.Set(false)
+	rec.waitFor(t, 3*time.Second, added)
 }
