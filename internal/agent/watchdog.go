@@ -143,9 +143,9 @@ func (a *Agent) sensorHealth() []wire.SensorHealth {
 		if h.State == "" {
 			h.State = wire.SensorRunning
 		}
-		if len(h.Detail) > 2000 {
-			h.Detail = clip(h.Detail, 2000)
-		}
+		// The server refuses control characters and long strings (an
+		// error text from a tool may hold newlines).
+		h.Name, h.Mechanism, h.Detail = printable(h.Name, 64), printable(h.Mechanism, 64), printable(h.Detail, 2000)
 		out = append(out, h)
 	}
 	return out
@@ -155,7 +155,7 @@ func (a *Agent) sensorHealth() []wire.SensorHealth {
 func (a *Agent) Health() wire.Health {
 	st := a.Stats()
 	h := wire.Health{
-		Time: time.Now().UTC(), Version: clip(a.opts.Version, 64), Restarts: a.opts.Restarts,
+		Time: time.Now().UTC(), Version: printable(a.opts.Version, 64), Restarts: a.opts.Restarts,
 		Spool:          wire.SpoolHealth{Records: st.Spool.Depth, Bytes: st.Spool.Bytes, Dropped: st.Spool.Dropped},
 		EventsRecorded: st.Appended, EventsSent: st.Sent, Sensors: a.sensorHealth(),
 		CPUPercent: max(a.cpu(), 0), RSSBytes: a.rss.Load(), Throttled: a.opts.Throttle.On(),
@@ -177,6 +177,19 @@ func (a *Agent) Health() wire.Health {
 }
 
 var processStart = time.Now()
+
+// printable returns s as valid UTF-8 with control characters other than
+// tab replaced by spaces, cut to at most n bytes.
+func printable(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 && r != '\t' || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	return clip(s, n)
+}
 
 // clip cuts s to at most n bytes on a UTF-8 boundary.
 func clip(s string, n int) string {

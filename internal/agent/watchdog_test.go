@@ -159,7 +159,7 @@ func TestHealth(t *testing.T) {
 		h.Spool.Records != 1 || h.EventsRecorded != 1 || h.Version != "test" || h.RSSBytes <= 0 {
 		t.Errorf("health %+v", h)
 	}
-	a.sensErr["fake"] = "boom"
+	a.sensErr["fake"] = "boom\nrpm: database locked\x00\xff"
 	if h := a.Health(); h.Sensors[0].State != wire.SensorStopped || !strings.Contains(h.Sensors[0].Detail, "boom") {
 		t.Errorf("stopped sensor: %+v", h.Sensors[0])
 	}

@@ -437,6 +437,9 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request) error {
 	}
 	h, ok, err := wire.DecodeHealth(body)
 	if err != nil {
+		// The certificate proves the agent is alive; only its health is
+		// refused.
+		s.touch(r.Context(), id)
 		return badRequest(err.Error())
 	}
 	if ok {

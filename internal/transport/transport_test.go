@@ -255,11 +255,12 @@ func TestEnrollSendHeartbeatRenew(t *testing.T) {
 		t.Errorf("after a heartbeat with health: %s at %v, last seen %v", a.Health, a.HealthAt, a.LastSeen)
 	}
 	var ae *client.APIError
+	e.clock.Advance(time.Minute)
 	if _, err := c.Heartbeat(ctx, []byte(`{"time":"2026-12-02T14:00:00Z","rss_bytes":-1}`)); !errors.As(err, &ae) || ae.Code != "bad_request" {
 		t.Errorf("heartbeat with bad health: %v, want bad_request", err)
 	}
-	if b, _ := e.store.GetAgent(ctx, id.AgentID); string(b.Health) != string(a.Health) {
-		t.Errorf("a refused heartbeat changed the health to %s", b.Health)
+	if b, _ := e.store.GetAgent(ctx, id.AgentID); string(b.Health) != string(a.Health) || !b.LastSeen.Equal(e.clock.Now()) {
+		t.Errorf("a refused heartbeat: health %s (want unchanged), last seen %v (want now)", b.Health, b.LastSeen)
 	}
 
 	renewed, err := c.Renew(ctx)
