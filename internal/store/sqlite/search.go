@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/vigil-edr/vigil/internal/event"
 	"github.com/vigil-edr/vigil/internal/eventstore"
 	"github.com/vigil-edr/vigil/internal/store"
 )
@@ -100,7 +101,17 @@ func (d *DB) Search(ctx context.Context, q eventstore.Query) ([]eventstore.Recor
 		add("b.id IN (SELECT rowid FROM blocks_fts WHERE blocks_fts MATCH ?)", strings.Join(match, " "))
 	}
 	var sb strings.Builder
-	sb.WriteString("SELECT b.id, b.agent_id, b.host, " + maxCol + ", b.data FROM " + from)
+	// With the full-text index, SQLite finds the candidate blocks by id
+	// and sorts them by time in a temporary b-tree; the payloads are then
+	// read one block at a time as the walk reaches them, on the same
+	// connection (so in the same read snapshot), instead of copying every
+	// candidate's payload into the sorter.
+	lazy := len(match) > 0
+	cols := "b.id, b.agent_id, b.host, " + maxCol
+	if !lazy {
+		cols += ", b.data"
+	}
+	sb.WriteString("SELECT " + cols + " FROM " + from)
 	for i, w := range where {
 		if i == 0 {
 			sb.WriteString(" WHERE ")
@@ -111,7 +122,12 @@ func (d *DB) Search(ctx context.Context, q eventstore.Query) ([]eventstore.Recor
 	}
 	sb.WriteString(" ORDER BY " + order)
 
-	rows, err := d.r.QueryContext(ctx, sb.String(), args...)
+	conn, err := d.r.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: search: %w", err)
+	}
+	defer conn.Close()
+	rows, err := conn.QueryContext(ctx, sb.String(), args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: search: %w", err)
 	}
@@ -127,11 +143,20 @@ func (d *DB) Search(ctx context.Context, q eventstore.Query) ([]eventstore.Recor
 		var id, maxT int64
 		var agent, host string
 		var data []byte
-		if err := rows.Scan(&id, &agent, &host, &maxT, &data); err != nil {
+		dest := []any{&id, &agent, &host, &maxT, &data}
+		if lazy {
+			dest = dest[:4]
+		}
+		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("sqlite: search: %w", err)
 		}
 		if len(out) == limit && maxT < ts(out[limit-1].Time) {
 			break // every later block ends before the page's oldest event
+		}
+		if lazy {
+			if err := conn.QueryRowContext(ctx, `SELECT data FROM event_blocks WHERE id = ?`, id).Scan(&data); err != nil {
+				return nil, fmt.Errorf("sqlite: search: block %d: %w", id, err)
+			}
 		}
 		r, err := decodeBlock(id, data)
 		if err != nil {
@@ -219,6 +244,14 @@ func queryTokens(s string) []string {
 
 // hasTokens reports whether e's field values hold every token of toks.
 func hasTokens(z *tokenizer, e *blockEvent, toks []string, found []bool) bool {
+	// A cheap pass first: an ASCII token (letters and digits) can only be a
+	// token of a value that holds it as a substring, ignoring ASCII case.
+	// Most events of a candidate block fail here without being tokenized.
+	for _, t := range toks {
+		if asciiToken(t) && !anyHasFold(e.fields, t) {
+			return false
+		}
+	}
 	clear(found)
 	left := len(toks)
 	for _, f := range e.fields {
@@ -232,6 +265,46 @@ func hasTokens(z *tokenizer, e *blockEvent, toks []string, found []bool) bool {
 		})
 		if left == 0 {
 			return true
+		}
+	}
+	return false
+}
+
+// asciiToken reports whether tok is all ASCII (a token's ASCII bytes are
+// lower-case letters and digits).
+func asciiToken(tok string) bool {
+	for i := 0; i < len(tok); i++ {
+		if tok[i] >= 0x80 {
+			return false
+		}
+	}
+	return tok != ""
+}
+
+// anyHasFold reports whether some field value may hold tok, an ASCII token.
+// It compares bytes with bit 5 set (lower-casing ASCII letters), so it never
+// misses an ASCII occurrence, and answers yes for any value with non-ASCII
+// bytes (unicode.ToLower maps some of them to ASCII: K, İ); its false
+// positives are settled by tokenizing.
+func anyHasFold(fs []event.Field, tok string) bool {
+	t0 := tok[0]
+	for _, f := range fs {
+		v := f.Value
+		for i := 0; i < len(v); i++ {
+			c := v[i]
+			if c >= 0x80 {
+				return true
+			}
+			if c|0x20 != t0 || i+len(tok) > len(v) {
+				continue
+			}
+			j := 1
+			for j < len(tok) && v[i+j]|0x20 == tok[j] {
+				j++
+			}
+			if j == len(tok) {
+				return true
+			}
 		}
 	}
 	return false
