@@ -43,19 +43,14 @@ func init() {
 	}
 }
 
-// roundDuration shows d to the minute, as days, hours and minutes.
+// roundDuration shows d to the minute: hours and minutes below 100 h (a
+// 72 h clock reads "71h59m"), days and hours above.
 func roundDuration(d time.Duration) string {
 	d = d.Round(time.Minute)
-	days := d / (24 * time.Hour)
-	d -= days * 24 * time.Hour
+	if d >= 100*time.Hour {
+		days := d / (24 * time.Hour)
+		return strconv.Itoa(int(days)) + "d" + strconv.Itoa(int((d-days*24*time.Hour)/time.Hour)) + "h"
+	}
 	h := d / time.Hour
-	m := (d - h*time.Hour) / time.Minute
-	s := ""
-	if days > 0 {
-		s += strconv.Itoa(int(days)) + "d"
-	}
-	if days > 0 || h > 0 {
-		s += strconv.Itoa(int(h)) + "h"
-	}
-	return s + strconv.Itoa(int(m)) + "m"
+	return strconv.Itoa(int(h)) + "h" + strconv.Itoa(int((d-h*time.Hour)/time.Minute)) + "m"
 }
