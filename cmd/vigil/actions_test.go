@@ -24,7 +24,10 @@ import (
 	"github.com/vigil-edr/vigil/internal/agent"
 	"github.com/vigil-edr/vigil/internal/audit"
 	"github.com/vigil-edr/vigil/internal/command"
+	"github.com/vigil-edr/vigil/internal/event"
 	"github.com/vigil-edr/vigil/internal/respond"
+	"github.com/vigil-edr/vigil/internal/transport/client"
+	"github.com/vigil-edr/vigil/internal/wire"
 )
 
 type actionResp struct {
@@ -366,5 +369,61 @@ func TestActionsRefused(t *testing.T) {
 	}
 	if _, err := audit.Verify(ctx, a.s.db, nil); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPlaybookEndToEnd: an analyst cannot create a playbook that isolates
+// (403, audited); the analyst's query playbook runs on the agent of a real
+// alert (an event the agent's identity sends, matched by the starter pack)
+// and the agent answers it.
+func TestPlaybookEndToEnd(t *testing.T) {
+	a := startActions(t)
+	if code := api(t, a.s, a.tokens["analyst"], "POST", "/api/v1/playbooks", map[string]any{"name": "isolate on credential access",
+		"min_level": "high", "type": "isolate"}, nil); code != 403 {
+		t.Fatalf("analyst isolate playbook: %d", code)
+	}
+	if !a.audited("action.denied", func(e audit.Entry) bool { return strings.Contains(e.Detail, "create playbook type=isolate") }) {
+		t.Error("refused playbook creation not audited")
+	}
+	var pb struct {
+		ID string `json:"id"`
+	}
+	if code := api(t, a.s, a.tokens["analyst"], "POST", "/api/v1/playbooks", map[string]any{"name": "users on credential access",
+		"min_level": "high", "tags": []string{"attack.credential-access"}, "type": "query", "args": map[string]string{"name": "users"}}, &pb); code != 201 {
+		t.Fatalf("create playbook: %d", code)
+	}
+	// The alert: the agent's own identity reports a shadow read.
+	id, err := agent.LoadIdentity(filepath.Join(a.s.cfg.Data, "agent"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New("https://"+a.s.Addr().String(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := &event.Event{Product: "linux", Categories: []string{"process_creation"}, Time: time.Now().UTC()}
+	ev.Add("Image", "/usr/bin/cat")
+	ev.Add("CommandLine", "cat /etc/shadow")
+	send(t, c, &wire.Batch{Version: wire.Version, BootEpoch: 7, Events: []wire.Event{wire.FromEvent(1, ev)}})
+
+	var list struct {
+		Items []actionResp `json:"items"`
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		api(t, a.s, a.tokens["admin"], "GET", "/api/v1/actions?agent_id="+a.agentID, nil, &list)
+		if len(list.Items) > 0 && list.Items[0].State == "succeeded" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no playbook action answered: %+v", list.Items)
+		}
+	}
+	if got := list.Items[0]; got.Type != "query" || !strings.Contains(string(got.Output), `"root"`) {
+		t.Errorf("playbook action %+v", got)
+	}
+	if !a.audited("action.request", func(e audit.Entry) bool {
+		return e.Actor == "token:analyst-1" && strings.Contains(e.Detail, "via=playbook:"+pb.ID)
+	}) {
+		t.Error("the playbook's request is not audited as its creator via the playbook")
 	}
 }

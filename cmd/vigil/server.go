@@ -243,10 +243,15 @@ func startServer(parent context.Context, cfg serverConfig) (*Server, error) {
 		return fail(err)
 	}
 	s.respond, err = respond.New(respond.Options{Store: s.db, Audit: audit.New(s.db, nil), Agents: s.db, Key: actionKey,
-		Files: collected, Approval: cfg.ActionApproval, Logger: log})
+		Files: collected, Approval: cfg.ActionApproval, Logger: log,
+		// Playbooks act as their creator, with the role the creator holds
+		// when they trigger.
+		Playbooks: s.db, RoleOf: currentRole{s.db}.of})
 	if err != nil {
 		return fail(err)
 	}
+	s.bg.Add(1)
+	go func() { defer s.bg.Done(); s.respond.RunPlaybooks(ctx) }()
 
 	// transport → ingest → bus.
 	s.ingest = ingest.New(ingest.Options{Bus: s.bus})
@@ -334,7 +339,7 @@ func startServer(parent context.Context, cfg serverConfig) (*Server, error) {
 		Hygiene:   hyg,
 		// The console: users, sessions and sign-in; every state change goes to the audit log.
 		Users: s.db, Sessions: s.db, Login: login, Audit: audit.New(s.db, nil),
-		Actions: s.respond,
+		Actions: s.respond, Playbooks: s.respond,
 	})
 	s.api.Store(api)
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -456,6 +461,7 @@ func (c *certFiles) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 func (s *Server) onAlert(f alert.Finding, created bool, at time.Time) {
 	if created {
 		s.notify.Wake()
+		s.respond.OnAlert(f) // playbooks act on new alerts; never blocks
 	}
 	if api := s.api.Load(); api != nil {
 		api.AlertsChanged() // live alert streams in the console
@@ -564,6 +570,43 @@ func ensureAdminToken(ctx context.Context, db *sqlite.DB, out io.Writer) error {
 	return nil
 }
 
+// currentRole resolves an actor of the audit log to the role it holds now:
+// "token:NAME" (not revoked or expired) or "user:NAME".
+type currentRole struct{ db *sqlite.DB }
+
+func (c currentRole) of(ctx context.Context, actor string) (authz.Role, error) {
+	kind, name, _ := strings.Cut(actor, ":")
+	switch kind {
+	case "token":
+		toks, err := c.db.ListTokens(ctx)
+		if err != nil {
+			return "", err
+		}
+		// Token names need not be unique: a name that now belongs to more
+		// than one valid token names no one.
+		var roles []authz.Role
+		for _, t := range toks {
+			if (t.Name == name || t.ID == name) && !t.Revoked && (t.ExpiresAt.IsZero() || time.Now().Before(t.ExpiresAt)) {
+				roles = append(roles, t.Role)
+			}
+		}
+		switch len(roles) {
+		case 0:
+			return "", errors.New("no valid token of that name (revoked, expired or deleted)")
+		case 1:
+			return roles[0], nil
+		}
+		return "", errors.New("more than one valid token has that name")
+	case "user":
+		u, err := c.db.GetUser(ctx, name)
+		if err != nil {
+			return "", err
+		}
+		return u.Role, nil
+	}
+	return "", fmt.Errorf("actor %q is neither a token nor a user", actor)
+}
+
 // alertsAPI joins the alert store and the processor for the web API.
 type alertsAPI struct {
 	alert.Store
@@ -635,6 +678,8 @@ func (s *Server) registerMetrics(reg prometheus.Registerer) {
 	counter("vigil_events_scanned_total", "Events evaluated by the detection rules.", sum(func(st pipeline.Stats) uint64 { return st.Scanned }))
 	counter("vigil_rule_matches_total", "Rule matches, before grouping and suppression.", sum(func(st pipeline.Stats) uint64 { return st.Matches }))
 	counter("vigil_correlation_hits_total", "Correlation rule hits.", sum(func(st pipeline.Stats) uint64 { return st.Correlations }))
+	counter("vigil_playbook_alerts_dropped_total", "Alert occurrences the response playbooks never saw (their queue was full).",
+		func() float64 { return float64(s.respond.PlaybookDrops()) })
 	counter("vigil_alerts_created_total", "New alerts.", func() float64 { c, _, _ := s.alerts.Counts(); return float64(c) })
 	counter("vigil_alerts_grouped_total", "Findings grouped into an open alert.", func() float64 { _, g, _ := s.alerts.Counts(); return float64(g) })
 	counter("vigil_alerts_suppressed_total", "Findings hidden by a suppression.", func() float64 { _, _, x := s.alerts.Counts(); return float64(x) })

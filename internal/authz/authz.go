@@ -79,7 +79,7 @@ const (
 	PermActionsBlock      Permission = "actions:block"   // and unblock
 	PermActionsIsolate    Permission = "actions:isolate" // and release
 	PermActionsApprove    Permission = "actions:approve" // second approver
-	PermPlaybooksAdmin    Permission = "playbooks:admin"
+	PermPlaybooksWrite    Permission = "playbooks:write" // create and delete playbooks; each also needs its action's permission
 )
 
 var rolePerms = map[Role]map[Permission]bool{
@@ -87,12 +87,13 @@ var rolePerms = map[Role]map[Permission]bool{
 		PermCasesRead, PermHygieneRead, PermSession),
 	RoleAnalyst: set(PermAlertsRead, PermEventsRead, PermHostsRead, PermRulesRead, PermSuppressRead, PermSystemRead,
 		PermCasesRead, PermHygieneRead, PermSession, PermAlertsTriage, PermSuppressWrite, PermCasesWrite,
-		PermActionsRead, PermActionsRequest, PermActionsKill, PermActionsQuarantine, PermActionsCollect, PermActionsQuery),
+		PermActionsRead, PermActionsRequest, PermActionsKill, PermActionsQuarantine, PermActionsCollect, PermActionsQuery,
+		PermPlaybooksWrite),
 	RoleAdmin: set(PermAlertsRead, PermEventsRead, PermHostsRead, PermRulesRead, PermSuppressRead, PermSystemRead,
 		PermCasesRead, PermHygieneRead, PermSession, PermAlertsTriage, PermSuppressWrite, PermCasesWrite, PermHostsAdmin, PermRulesAdmin,
 		PermEnrollAdmin, PermTokensAdmin, PermNotifyAdmin, PermAuditRead, PermUsersAdmin,
 		PermActionsRead, PermActionsRequest, PermActionsKill, PermActionsQuarantine, PermActionsCollect, PermActionsQuery,
-		PermActionsBlock, PermActionsIsolate, PermActionsApprove, PermPlaybooksAdmin),
+		PermActionsBlock, PermActionsIsolate, PermActionsApprove, PermPlaybooksWrite),
 }
 
 func set(ps ...Permission) map[Permission]bool {

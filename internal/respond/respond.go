@@ -18,8 +18,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/vigil-edr/vigil/internal/alert"
 	"github.com/vigil-edr/vigil/internal/audit"
 	"github.com/vigil-edr/vigil/internal/authz"
 	"github.com/vigil-edr/vigil/internal/command"
@@ -127,6 +129,10 @@ type Options struct {
 	// Lifetime of a signed command (default 5 min, at most
 	// command.MaxLifetime).
 	Lifetime time.Duration
+	// Playbooks keeps playbooks (nil: none); RoleOf resolves their
+	// creators' current roles when they trigger.
+	Playbooks PlaybookStore
+	RoleOf    RoleOf
 	// MaxFileBytes bounds a collected file (default 64 MiB).
 	MaxFileBytes int64
 	Logger       *slog.Logger
@@ -144,6 +150,13 @@ type Service struct {
 
 	mu      sync.Mutex
 	waiters map[string][]chan struct{} // agent id → waiting polls
+
+	alerts   chan alert.Finding // for the playbooks
+	pbDrops  atomic.Uint64
+	pbMu     sync.Mutex
+	pbCache  []Playbook
+	pbLoaded time.Time
+	pbState  map[string]*playbookState
 }
 
 // New checks opts and returns a Service.
@@ -172,7 +185,8 @@ func New(opts Options) (*Service, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{opts: opts, log: log, waiters: map[string][]chan struct{}{}}, nil
+	return &Service{opts: opts, log: log, waiters: map[string][]chan struct{}{}, alerts: make(chan alert.Finding, 1024),
+		pbState: map[string]*playbookState{}}, nil
 }
 
 // PublicKey is the key agents verify commands with.

@@ -21,6 +21,7 @@ import (
 )
 
 type env struct {
+	key   ed25519.PrivateKey
 	db    *sqlite.DB
 	svc   *respond.Service
 	clock time.Time
@@ -41,6 +42,7 @@ func newEnv(t *testing.T, approval ...string) *env {
 		}
 	}
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	e.key = key
 	files, _ := respond.OpenFileStore(filepath.Join(t.TempDir(), "files"))
 	e.svc, err = respond.New(respond.Options{Store: db, Audit: audit.New(db, nil), Agents: db, Key: key, Files: files,
 		Approval: approval, Now: func() time.Time { return e.clock }})

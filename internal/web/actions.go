@@ -217,3 +217,97 @@ func (s *Server) actionFile(w http.ResponseWriter, r *http.Request) error {
 	io.Copy(w, f)
 	return nil
 }
+
+// Playbooks configures automated response; *respond.Service satisfies it.
+type Playbooks interface {
+	CreatePlaybook(ctx context.Context, p respond.Principal, pb respond.Playbook) (*respond.Playbook, error)
+	ListPlaybooks(ctx context.Context) ([]respond.Playbook, error)
+	DeletePlaybook(ctx context.Context, p respond.Principal, id string) error
+}
+
+type playbookJSON struct {
+	ID         string            `json:"id"`
+	Name       string            `json:"name"`
+	MinLevel   string            `json:"min_level"`
+	Tags       []string          `json:"tags"`
+	Type       string            `json:"type"`
+	Args       map[string]string `json:"args"`
+	DryRun     bool              `json:"dry_run"`
+	MaxPerHour int               `json:"max_per_hour"`
+	CreatedBy  string            `json:"created_by,omitempty"`
+	CreatedAt  *time.Time        `json:"created_at,omitempty"`
+}
+
+type playbookReq struct {
+	Name       string            `json:"name"`
+	MinLevel   string            `json:"min_level"`
+	Tags       []string          `json:"tags,omitempty"`
+	Type       string            `json:"type"`
+	Args       map[string]string `json:"args,omitempty"`
+	DryRun     bool              `json:"dry_run,omitempty"`
+	MaxPerHour int               `json:"max_per_hour,omitempty"`
+}
+
+type playbookList struct {
+	Items []playbookJSON `json:"items"`
+}
+
+func toPlaybookJSON(p *respond.Playbook) playbookJSON {
+	tags, args := p.Tags, p.Args
+	if tags == nil {
+		tags = []string{}
+	}
+	if args == nil {
+		args = map[string]string{}
+	}
+	return playbookJSON{ID: p.ID, Name: p.Name, MinLevel: p.MinLevel, Tags: tags, Type: p.Action, Args: args, DryRun: p.DryRun,
+		MaxPerHour: p.MaxPerHour, CreatedBy: p.CreatedBy, CreatedAt: tm(p.CreatedAt)}
+}
+
+func (s *Server) listPlaybooks(w http.ResponseWriter, r *http.Request) error {
+	if s.opts.Playbooks == nil {
+		return notConfigured("playbooks")
+	}
+	pbs, err := s.opts.Playbooks.ListPlaybooks(r.Context())
+	if err != nil {
+		return err
+	}
+	out := playbookList{Items: []playbookJSON{}}
+	for i := range pbs {
+		out.Items = append(out.Items, toPlaybookJSON(&pbs[i]))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) createPlaybook(w http.ResponseWriter, r *http.Request) error {
+	if s.opts.Playbooks == nil {
+		return notConfigured("playbooks")
+	}
+	var req playbookReq
+	if err := decodeBody(w, r, &req); err != nil {
+		return err
+	}
+	pb, err := s.opts.Playbooks.CreatePlaybook(r.Context(), actionPrincipal(r), respond.Playbook{Name: req.Name, MinLevel: req.MinLevel,
+		Tags: req.Tags, Action: req.Type, Args: req.Args, DryRun: req.DryRun, MaxPerHour: req.MaxPerHour})
+	if err != nil {
+		return actionErr(err)
+	}
+	writeJSON(w, http.StatusCreated, toPlaybookJSON(pb))
+	return nil
+}
+
+func (s *Server) deletePlaybook(w http.ResponseWriter, r *http.Request) error {
+	if s.opts.Playbooks == nil {
+		return notConfigured("playbooks")
+	}
+	id, err := actionID(r)
+	if err != nil {
+		return err
+	}
+	if err := s.opts.Playbooks.DeletePlaybook(r.Context(), actionPrincipal(r), id); err != nil {
+		return actionErr(err)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

@@ -20,7 +20,7 @@ func (h *harness) seedActions(t *testing.T, be backend) {
 	files, err := respond.OpenFileStore(t.TempDir())
 	must(t, err)
 	h.actions, err = respond.New(respond.Options{Store: h.casesDB, Audit: audit.New(h.casesDB, nil), Agents: be, Key: key,
-		Files: files, Approval: []string{"isolate"}})
+		Files: files, Approval: []string{"isolate"}, Playbooks: h.casesDB})
 	must(t, err)
 	seed := respond.Principal{Actor: "token:seed", Role: authz.RoleAdmin}
 	as, err := h.actions.Request(ctx, seed, respond.Request{Type: "collect", AgentID: h.agentID, Args: map[string]string{"path": "/etc/hostname"}})
@@ -38,4 +38,8 @@ func (h *harness) seedActions(t *testing.T, be backend) {
 	as, err = h.actions.Request(ctx, seed, respond.Request{Type: "isolate", AgentID: h.agentID})
 	must(t, err)
 	h.approveID = as[0].ID
+	pb, err := h.actions.CreatePlaybook(ctx, seed, respond.Playbook{Name: "victim", MinLevel: "critical", Action: "query",
+		Args: map[string]string{"name": "users"}})
+	must(t, err)
+	h.playbookID = pb.ID
 }

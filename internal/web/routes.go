@@ -282,6 +282,17 @@ func (s *Server) table() []route {
 		{method: "DELETE", pattern: "/api/v1/notify/routes/{id}", perm: authz.PermNotifyAdmin, handle: s.deleteRoute,
 			summary: "Delete a notification route and its pending escalations"},
 
+		{method: "GET", pattern: "/api/v1/playbooks", perm: authz.PermActionsRead, handle: s.listPlaybooks,
+			summary: "List response playbooks", resp: playbookList{}},
+		{method: "POST", pattern: "/api/v1/playbooks", perm: authz.PermPlaybooksWrite, handle: s.createPlaybook,
+			summary: "Create a playbook: alerts of at least min_level carrying one of tags run the action on their agent",
+			body:    playbookReq{}, resp: playbookJSON{}, status: http.StatusCreated,
+			notes: "The creator must hold the permission of the playbook's action type (403 and audited otherwise). The playbook acts as its creator: " +
+				"when it triggers, the creator's current role must still allow the action, else the action is refused and audited. " +
+				"dry_run records what would run in the audit log; max_per_hour (default 10) bounds its actions per rolling hour."},
+		{method: "DELETE", pattern: "/api/v1/playbooks/{id}", perm: authz.PermPlaybooksWrite, handle: s.deletePlaybook,
+			summary: "Delete a playbook (needs the permission of its action type)"},
+
 		{method: "GET", pattern: "/api/v1/rules", perm: authz.PermRulesRead, handle: s.listRules,
 			summary: "List rules with their health (matches, evaluation cost, last error)", resp: ruleList{}},
 		{method: "POST", pattern: "/api/v1/rules/reload", perm: authz.PermRulesAdmin, handle: s.reloadRules,

@@ -136,6 +136,8 @@ type Options struct {
 	Overview overview.Store
 	Actions  Actions
 	Hygiene  Hygiene // hygiene scores and reports
+	// Playbooks configures automated response (*respond.Service).
+	Playbooks Playbooks
 	// Metrics is served at /metrics; nil means a new registry with only the
 	// API's own metrics.
 	Metrics Registry

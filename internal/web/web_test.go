@@ -97,6 +97,7 @@ type harness struct {
 	// query to cancel, one isolate awaiting approval.
 	actions                                 *respond.Service
 	actionFileID, actionCancelID, approveID string
+	playbookID                              string // the victim of DELETE /api/v1/playbooks/{id}
 }
 
 func newHarness(t *testing.T, be backend, mutate ...func(*Options)) *harness {
@@ -188,8 +189,8 @@ func newHarness(t *testing.T, be backend, mutate ...func(*Options)) *harness {
 	h.seedActions(t, be)
 
 	opts := Options{
-		Actions: h.actions,
-		Users:   h.casesDB, Sessions: h.casesDB, Login: h.login, Audit: audit.New(h.casesDB, nil),
+		Actions: h.actions, Playbooks: h.actions,
+		Users: h.casesDB, Sessions: h.casesDB, Login: h.login, Audit: audit.New(h.casesDB, nil),
 		StreamMax: 100 * time.Millisecond, StreamPoll: 20 * time.Millisecond,
 		Tokens: be, Alerts: alerts{be, h.proc}, Events: be, Hosts: be, Enrollment: be, Rules: rules, Notify: ntf, Cases: h.cases, Inventory: inventoryFor(be), SCA: scaFor(be), Vulns: vulnsFor(be), Hygiene: hygieneFor(be),
 		Ready: func() error { return nil },
@@ -292,6 +293,8 @@ func (h *harness) pathFor(rt route) string {
 		id = h.actionCancelID
 	case strings.HasPrefix(rt.pattern, "/api/v1/actions/"):
 		id = h.actionFileID
+	case strings.HasPrefix(rt.pattern, "/api/v1/playbooks/"):
+		id = h.playbookID
 	case strings.HasPrefix(rt.pattern, "/api/v1/alerts/"):
 		id = fmt.Sprint(h.alertHigh)
 	case strings.HasPrefix(rt.pattern, "/api/v1/cases/"):
@@ -334,6 +337,8 @@ func (h *harness) sampleBody(rt route) any {
 	switch rt.pattern {
 	case "/api/v1/actions":
 		return map[string]any{"type": "query", "agent_id": h.agentID, "args": map[string]string{"name": "processes"}}
+	case "/api/v1/playbooks":
+		return map[string]any{"name": "query on high", "min_level": "high", "type": "query", "args": map[string]string{"name": "processes"}}
 	case "/api/v1/alerts/{id}/state":
 		return map[string]any{"state": "acknowledged"}
 	case "/api/v1/alerts/{id}/assign":
@@ -948,7 +953,7 @@ func TestNotConfigured(t *testing.T) {
 	be := newMemStore()
 	h := newHarness(t, be, func(o *Options) {
 		o.Alerts, o.Events, o.Hosts, o.Enrollment, o.Rules, o.AgentHandler, o.Notify = nil, nil, nil, nil, nil, nil, nil
-		o.Cases, o.Audit, o.SCA, o.Vulns, o.Actions, o.Hygiene = nil, nil, nil, nil, nil, nil
+		o.Cases, o.Audit, o.SCA, o.Vulns, o.Actions, o.Hygiene, o.Playbooks = nil, nil, nil, nil, nil, nil, nil
 	})
 	for _, rt := range h.srv.routes {
 		if rt.perm == authz.PermPublic || strings.Contains(rt.pattern, "tokens") && !strings.Contains(rt.pattern, "enrollment") ||

@@ -180,3 +180,75 @@ func (d *DB) ExpiredActions(ctx context.Context, now time.Time, grace time.Durat
 		WHERE (state = 'pending' AND expires_at <= ?) OR (state = 'delivered' AND expires_at <= ?) LIMIT 1000`,
 		ts(now), ts(now.Add(-grace)))
 }
+
+var _ respond.PlaybookStore = (*DB)(nil)
+
+// CreatePlaybook stores a new playbook.
+func (d *DB) CreatePlaybook(ctx context.Context, p *respond.Playbook) error {
+	tags, _ := json.Marshal(p.Tags)
+	if p.Tags == nil {
+		tags = []byte("[]")
+	}
+	args, _ := json.Marshal(p.Args)
+	if p.Args == nil {
+		args = []byte("{}")
+	}
+	err := d.writeTx(ctx, true, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO playbooks(id, name, min_level, tags, type, args, dry_run, max_per_hour, created_by, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, p.ID, p.Name, p.MinLevel, string(tags), p.Action, string(args), b2i(p.DryRun),
+			p.MaxPerHour, p.CreatedBy, ts(p.CreatedAt))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: create playbook: %w", err)
+	}
+	return nil
+}
+
+// ListPlaybooks returns every playbook, oldest first.
+func (d *DB) ListPlaybooks(ctx context.Context) ([]respond.Playbook, error) {
+	rows, err := d.r.QueryContext(ctx, `SELECT id, name, min_level, tags, type, args, dry_run, max_per_hour, created_by, created_at
+		FROM playbooks ORDER BY created_at, id`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list playbooks: %w", err)
+	}
+	defer rows.Close()
+	var out []respond.Playbook
+	for rows.Next() {
+		var p respond.Playbook
+		var tags, args string
+		var at int64
+		if err := rows.Scan(&p.ID, &p.Name, &p.MinLevel, &tags, &p.Action, &args, &p.DryRun, &p.MaxPerHour, &p.CreatedBy, &at); err != nil {
+			return nil, fmt.Errorf("sqlite: list playbooks: %w", err)
+		}
+		if err := json.Unmarshal([]byte(tags), &p.Tags); err != nil {
+			return nil, fmt.Errorf("sqlite: playbook %s tags: %w", p.ID, err)
+		}
+		if err := json.Unmarshal([]byte(args), &p.Args); err != nil {
+			return nil, fmt.Errorf("sqlite: playbook %s args: %w", p.ID, err)
+		}
+		p.CreatedAt = fromTS(at)
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// DeletePlaybook removes a playbook or returns store.ErrNotFound.
+func (d *DB) DeletePlaybook(ctx context.Context, id string) error {
+	var n int64
+	err := d.writeTx(ctx, true, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM playbooks WHERE id = ?`, id)
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: delete playbook: %w", err)
+	}
+	if n == 0 {
+		return notFound("sqlite: playbook", id)
+	}
+	return nil
+}

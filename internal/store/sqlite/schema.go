@@ -579,6 +579,22 @@ CREATE TABLE hygiene_scores (
 	PRIMARY KEY (agent_id, at)
 ) WITHOUT ROWID;
 `,
+	// 15: response playbooks (package respond): alert level and tags →
+	// one action, run as their creator.
+	`
+CREATE TABLE playbooks (
+	id           TEXT PRIMARY KEY,
+	name         TEXT    NOT NULL,
+	min_level    TEXT    NOT NULL,
+	tags         TEXT    NOT NULL,
+	type         TEXT    NOT NULL,
+	args         TEXT    NOT NULL,
+	dry_run      INTEGER NOT NULL,
+	max_per_hour INTEGER NOT NULL,
+	created_by   TEXT    NOT NULL,
+	created_at   INTEGER NOT NULL
+) WITHOUT ROWID;
+`,
 }
 
 // migrationFuncs run after the SQL of the migration with the same index, in
