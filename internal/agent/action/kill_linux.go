@@ -81,6 +81,10 @@ func Kill(pid int, start uint64, tree bool) (*KillResult, error) {
 	}()
 	refs := map[int]ProcRef{}
 	if tree {
+		// Refuse a tree holding the agent before stopping anything.
+		if _, err := descendants(pid, self); err != nil {
+			return nil, fmt.Errorf("kill: %w", err)
+		}
 		if err := unix.PidfdSendSignal(root, unix.SIGSTOP, nil, 0); err != nil {
 			return nil, fmt.Errorf("kill: stop %d: %w", pid, err)
 		}
