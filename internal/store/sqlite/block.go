@@ -179,10 +179,23 @@ type blockReader struct {
 
 // decodeBlock decompresses data (the data column of block id).
 func decodeBlock(id int64, data []byte) (*blockReader, error) {
-	raw, err := zdec().DecodeAll(data, nil)
+	r, _, err := decodeBlockInto(id, data, nil)
+	return r, err
+}
+
+// decodeBlockInto is decodeBlock decompressing into buf (reused), which it
+// returns: the reader's strings are valid only until buf is reused.
+func decodeBlockInto(id int64, data, buf []byte) (*blockReader, []byte, error) {
+	raw, err := zdec().DecodeAll(data, buf[:0])
 	if err != nil {
-		return nil, fmt.Errorf("block %d: %w: %v", id, errCorrupt, err)
+		return nil, buf, fmt.Errorf("block %d: %w: %v", id, errCorrupt, err)
 	}
+	r, err := readBlock(id, raw)
+	return r, raw, err
+}
+
+// readBlock starts reading a decompressed payload.
+func readBlock(id int64, raw []byte) (*blockReader, error) {
 	if len(raw) == 0 || raw[0] != blockVersion {
 		return nil, fmt.Errorf("block %d: %w: unknown payload version", id, errCorrupt)
 	}
@@ -290,6 +303,31 @@ func (r *blockReader) next(e *blockEvent) bool {
 		e.fields[i] = event.Field{Name: r.str(), Value: r.str()}
 	}
 	return r.err == nil
+}
+
+// values calls fn with every field value of every event left, allocating
+// nothing (the full-text indexer's walk). It returns r.err.
+func (r *blockReader) values(fn func(v string)) error {
+	for ; r.n > 0 && r.err == nil; r.n-- {
+		// Skip id delta, boot epoch, seq, time and bytes, the product, and
+		// the services and categories lists.
+		for range 5 {
+			r.uvarint()
+		}
+		r.str()
+		for range 2 {
+			for n := r.uvarint(); n > 0 && r.err == nil; n-- {
+				r.str()
+			}
+		}
+		for n := r.uvarint(); n > 0 && r.err == nil; n-- {
+			r.str() // the name
+			if v := r.str(); r.err == nil {
+				fn(v)
+			}
+		}
+	}
+	return r.err
 }
 
 // all decodes every event of the block.

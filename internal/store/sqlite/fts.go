@@ -23,34 +23,88 @@ const maxToken = 64
 // safe for concurrent use.
 type tokenizer struct {
 	seed maphash.Seed
-	seen map[uint64]struct{}
+	seen hashSet
 	tok  []byte
 }
 
 // reset forgets the tokens seen so far (call once per event).
 func (z *tokenizer) reset() {
-	if z.seen == nil {
+	if z.seen.slots == nil {
 		z.seed = maphash.MakeSeed()
-		z.seen = make(map[uint64]struct{}, 64)
 	}
-	clear(z.seen)
+	z.seen.reset()
 }
 
 // appendTokens appends the tokens of s not seen since reset to text,
-// separated by spaces. Duplicates are found by a 64-bit hash of the token.
+// separated by spaces. Duplicates are found by a 64-bit hash of the token
+// (seeded per process, so no input can choose collisions to hide a token).
 func (z *tokenizer) appendTokens(text []byte, s string) []byte {
 	z.each(s, func(tok []byte) {
-		h := maphash.Bytes(z.seed, tok)
-		if _, ok := z.seen[h]; ok {
+		if !z.seen.add(maphash.Bytes(z.seed, tok)) {
 			return
 		}
-		z.seen[h] = struct{}{}
 		if len(text) > 0 {
 			text = append(text, ' ')
 		}
 		text = append(text, tok...)
 	})
 	return text
+}
+
+// hashSet is a set of 64-bit hashes: open addressing with linear probing,
+// 0 marking a free slot (a hash of 0 is stored as 1). It stays at most half
+// full. A block's distinct tokens number in the thousands, which a Go map
+// handled at several times the cost.
+type hashSet struct {
+	slots []uint64
+	n     int
+}
+
+func (s *hashSet) reset() {
+	if s.slots == nil {
+		s.slots = make([]uint64, 1024)
+	}
+	if s.n > 0 {
+		clear(s.slots)
+		s.n = 0
+	}
+}
+
+// add inserts h and reports whether it was new.
+func (s *hashSet) add(h uint64) bool {
+	if h == 0 {
+		h = 1
+	}
+	mask := uint64(len(s.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		switch s.slots[i] {
+		case h:
+			return false
+		case 0:
+			s.slots[i] = h
+			s.n++
+			if 2*s.n > len(s.slots) {
+				s.grow()
+			}
+			return true
+		}
+	}
+}
+
+func (s *hashSet) grow() {
+	old := s.slots
+	s.slots = make([]uint64, 2*len(old))
+	mask := uint64(len(s.slots) - 1)
+	for _, h := range old {
+		if h == 0 {
+			continue
+		}
+		i := h & mask
+		for s.slots[i] != 0 {
+			i = (i + 1) & mask
+		}
+		s.slots[i] = h
+	}
 }
 
 // each calls fn with every token of s, in order. The slice is reused.

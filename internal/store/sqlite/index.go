@@ -111,6 +111,7 @@ func (d *DB) indexLoop(ctx context.Context) {
 	defer close(d.idx.done)
 	ix := d.idx
 	var w indexWork
+	w.init()
 	for {
 		select {
 		case <-ctx.Done():
@@ -146,9 +147,15 @@ func (ix *indexer) broadcast() {
 
 // indexWork holds the buffers one indexing round reuses.
 type indexWork struct {
-	text []byte
-	z    tokenizer
-	args []any
+	text     []byte
+	raw      []byte // a decompressed block
+	z        tokenizer
+	args     []any
+	addValue func(v string) // appends v's new tokens to text
+}
+
+func (w *indexWork) init() {
+	w.addValue = func(v string) { w.text = w.z.appendTokens(w.text, v) }
 }
 
 // indexRound indexes up to indexRoundBlocks blocks after the mark. more
@@ -180,7 +187,8 @@ func (d *DB) indexRound(ctx context.Context, w *indexWork) (more bool, err error
 				rows.Close()
 				return err
 			}
-			r, err := decodeBlock(id, data)
+			var r *blockReader
+			r, w.raw, err = decodeBlockInto(id, data, w.raw)
 			if err != nil {
 				rows.Close()
 				return err
@@ -188,15 +196,9 @@ func (d *DB) indexRound(ctx context.Context, w *indexWork) (more bool, err error
 			// The block's text: the distinct tokens of all its events.
 			w.text = w.text[:0]
 			w.z.reset()
-			var e blockEvent
-			for r.next(&e) {
-				for _, f := range e.fields {
-					w.text = w.z.appendTokens(w.text, f.Value)
-				}
-			}
-			if r.err != nil {
+			if err := r.values(w.addValue); err != nil {
 				rows.Close()
-				return r.err
+				return err
 			}
 			w.args = append(w.args, id, string(w.text))
 			n++
