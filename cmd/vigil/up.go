@@ -68,6 +68,7 @@ Detection uses Vigil's own rule pack (./rules) unless --rules is given.`,
 	f.DurationVar(&cfg.Retention, "retention", 30*24*time.Hour, "keep events this long")
 	f.Int64Var(&cfg.MaxBytes, "max-event-bytes", 20<<30, "keep at most this many bytes of events")
 	f.BoolVar(&noAgent, "no-agent", false, "do not run the local agent")
+	f.StringSliceVar(&cfg.ActionApproval, "action-approval", nil, "response action types that need a second approver (comma-separated: kill, quarantine, restore, block, unblock, isolate, release, collect, query)")
 	return cmd
 }
 
