@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"unsafe"
 
@@ -279,6 +280,16 @@ func (r *blockReader) list() []string {
 // next decodes the next event into e (its slices are fresh). It returns
 // false at the end or on corruption (then r.err is set).
 func (r *blockReader) next(e *blockEvent) bool {
+	return r.decode(e, false)
+}
+
+// nextReuse is next, reusing e's slices: what it returns is valid until
+// the next call (copy it with clone to keep it).
+func (r *blockReader) nextReuse(e *blockEvent) bool {
+	return r.decode(e, true)
+}
+
+func (r *blockReader) decode(e *blockEvent, reuse bool) bool {
 	if r.n == 0 || r.err != nil {
 		return false
 	}
@@ -289,8 +300,11 @@ func (r *blockReader) next(e *blockEvent) bool {
 	e.time = r.varint()
 	e.bytes = int64(r.uvarint())
 	e.product = r.str()
-	e.services = r.list()
-	e.cats = r.list()
+	if reuse {
+		e.services, e.cats = r.listInto(e.services), r.listInto(e.cats)
+	} else {
+		e.services, e.cats = r.list(), r.list()
+	}
 	nf := r.uvarint()
 	if nf > uint64(len(r.p)-r.off) {
 		r.fail()
@@ -298,7 +312,11 @@ func (r *blockReader) next(e *blockEvent) bool {
 	if r.err != nil {
 		return false
 	}
-	e.fields = make([]event.Field, nf)
+	if reuse && uint64(cap(e.fields)) >= nf {
+		e.fields = e.fields[:nf]
+	} else {
+		e.fields = make([]event.Field, nf)
+	}
 	for i := range e.fields {
 		e.fields[i] = event.Field{Name: r.str(), Value: r.str()}
 	}
@@ -338,6 +356,45 @@ func (r *blockReader) all() ([]blockEvent, error) {
 		out = append(out, e)
 	}
 	return out, r.err
+}
+
+// listInto is list reusing l's storage.
+func (r *blockReader) listInto(l []string) []string {
+	n := r.uvarint()
+	if n > uint64(len(r.p)-r.off) {
+		r.fail()
+		return nil
+	}
+	if uint64(cap(l)) < n {
+		l = make([]string, n)
+	}
+	l = l[:n]
+	for i := range l {
+		l[i] = r.str()
+	}
+	return l
+}
+
+// clone returns a copy of rec that shares no memory with a reused block
+// buffer or a reused blockEvent (decodeBlockInto, nextReuse).
+func clone(rec eventstore.Record) eventstore.Record {
+	rec.Product = strings.Clone(rec.Product)
+	rec.Services = cloneStrings(rec.Services)
+	rec.Category = cloneStrings(rec.Category)
+	fs := make([]event.Field, len(rec.Fields))
+	for i, f := range rec.Fields {
+		fs[i] = event.Field{Name: strings.Clone(f.Name), Value: strings.Clone(f.Value)}
+	}
+	rec.Fields = fs
+	return rec
+}
+
+func cloneStrings(l []string) []string {
+	out := make([]string, len(l))
+	for i, s := range l {
+		out[i] = strings.Clone(s)
+	}
+	return out
 }
 
 func (e *blockEvent) record(agent, host string) eventstore.Record {

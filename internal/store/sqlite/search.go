@@ -139,6 +139,8 @@ func (d *DB) Search(ctx context.Context, q eventstore.Query) ([]eventstore.Recor
 	}
 	var z tokenizer
 	found := make([]bool, len(textToks))
+	var raw []byte   // the payload buffer, reused block to block
+	var e blockEvent // the event being checked, reused
 	for rows.Next() {
 		var id, maxT int64
 		var agent, host string
@@ -158,12 +160,14 @@ func (d *DB) Search(ctx context.Context, q eventstore.Query) ([]eventstore.Recor
 				return nil, fmt.Errorf("sqlite: search: block %d: %w", id, err)
 			}
 		}
-		r, err := decodeBlock(id, data)
+		// One payload buffer and one event for the whole walk: the few
+		// events kept are copied out (clone), the rest cost no allocation.
+		r, buf, err := decodeBlockInto(id, data, raw)
+		raw = buf
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: search: %w", err)
 		}
-		var e blockEvent
-		for r.next(&e) {
+		for r.nextReuse(&e) {
 			switch {
 			case q.Category != "" && !slices.Contains(e.cats, q.Category),
 				fromT != 0 && e.time < fromT,
@@ -178,7 +182,7 @@ func (d *DB) Search(ctx context.Context, q eventstore.Query) ([]eventstore.Recor
 				continue
 			}
 			k := sort.Search(len(out), func(k int) bool { return older(out[k], rec) })
-			out = slices.Insert(out, k, rec)
+			out = slices.Insert(out, k, clone(rec))
 			if len(out) > limit {
 				out = out[:limit]
 			}
