@@ -63,5 +63,6 @@ Check rules before deploying them:
 	root.AddCommand(newValidateCmd()) // validate.go
 	root.AddCommand(newSCACmd())      // sca.go
 	root.AddCommand(newVulnDBCmd())   // vulndb.go
+	root.AddCommand(newReportCmd())   // report.go
 	return root
 }

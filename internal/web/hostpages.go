@@ -9,6 +9,7 @@ import (
 
 	"github.com/vigil-edr/vigil/internal/alert"
 	"github.com/vigil-edr/vigil/internal/authz"
+	"github.com/vigil-edr/vigil/internal/hygiene"
 	"github.com/vigil-edr/vigil/internal/inventory"
 	"github.com/vigil-edr/vigil/internal/overview"
 	"github.com/vigil-edr/vigil/internal/store"
@@ -75,6 +76,8 @@ type hostData struct {
 	Health    *overview.Health
 	Inventory *inventory.Host
 	Alerts    []alert.Alert
+	// Hygiene is the host's score, for callers who may read it.
+	Hygiene *hygiene.HostView
 	// CanRevoke shows the revoke button (the API checks again).
 	CanRevoke bool
 	Problems  []string
@@ -113,6 +116,9 @@ func (s *Server) hostPage(w http.ResponseWriter, r *http.Request) (any, error) {
 		if d.Alerts, err = s.opts.Alerts.ListAlerts(r.Context(), alert.Filter{Host: a.Hostname, Limit: 25}); err != nil {
 			return nil, err
 		}
+	}
+	if d.Hygiene, err = s.hostHygiene(r, a.ID); err != nil {
+		return nil, err
 	}
 	return d, nil
 }

@@ -66,7 +66,16 @@ func TestHygieneAPI(t *testing.T) {
 	if len(host.History) != 1 {
 		t.Errorf("host history %+v", host.History)
 	}
+	for _, q := range []string{"", "?host=" + h.agentID + "&tz=Europe/Paris"} {
+		st, b, hdr := h.do("GET", "/api/v1/hygiene/report"+q, "viewer", nil)
+		if st != 200 || hdr.Get("Content-Security-Policy") != hygiene.ReportCSP || !strings.HasPrefix(hdr.Get("Content-Disposition"), "attachment;") ||
+			hdr.Get("Content-Type") != "text/html; charset=utf-8" || !strings.Contains(string(b), "SSH: root login is disabled") {
+			t.Errorf("report%s: %d %v", q, st, hdr)
+		}
+	}
 	for path, want := range map[string]int{
+		"/api/v1/hygiene/report?host=nobody":                   404,
+		"/api/v1/hygiene/report?tz=Mars/Olympus":               400,
 		"/api/v1/hosts/nobody/hygiene":                         404,
 		"/api/v1/hosts/" + h.agentID + "/hygiene?history=5000": 400,
 		"/api/v1/hygiene?history=x":                            400,

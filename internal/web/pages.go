@@ -28,6 +28,7 @@ func (s *Server) pageTable() []page {
 		{pattern: "/search", perm: authz.PermEventsRead, nav: true, title: "Search", tmpl: "search.html", handle: s.searchPage},
 		{pattern: "/hosts", perm: authz.PermHostsRead, nav: true, title: "Hosts", tmpl: "hosts.html", handle: s.hostsPage},
 		{pattern: "/hosts/{id}", perm: authz.PermHostsRead, title: "Host", tmpl: "host.html", scripts: []string{"forms.js"}, handle: s.hostPage},
+		{pattern: "/hygiene", perm: authz.PermHygieneRead, nav: true, title: "Hygiene", tmpl: "hygiene.html", handle: s.hygienePage},
 		{pattern: "/rules", perm: authz.PermRulesRead, nav: true, title: "Rules", tmpl: "rules.html", handle: s.rulesPage},
 		{method: "POST", pattern: "/rules/{id}/enable", perm: authz.PermRulesAdmin, title: "Rules", tmpl: "rules.html", handle: s.ruleEnable},
 		{method: "POST", pattern: "/rules/{id}/disable", perm: authz.PermRulesAdmin, title: "Rules", tmpl: "rules.html", handle: s.ruleDisable},

@@ -175,7 +175,7 @@ func TestPagesEscapeHostileData(t *testing.T) {
 		"/search?field=" + url.QueryEscape("CommandLine="+p(1)), "/search?from=nonsense",
 		"/rules", "/rules?q=" + url.QueryEscape(p(0)), "/rules?state=errors",
 		"/cases", "/cases?regime=gdpr", fmt.Sprintf("/cases/new?alert=%d&alert=%d", alertID, alertID+1),
-		fmt.Sprintf("/cases/%d", caseID), "/settings",
+		fmt.Sprintf("/cases/%d", caseID), "/settings", "/hygiene",
 	}
 	for _, path := range pages {
 		resp, body := h.browser(browserReq{method: "GET", path: path, sess: &sess})
@@ -194,6 +194,7 @@ func TestPagesEscapeHostileData(t *testing.T) {
 	// The payloads did render, as text.
 	for path, want := range map[string]string{
 		"/hosts/" + agentID:              "&lt;script&gt;alert(1)&lt;/script&gt;",
+		"/hygiene":                       "&lt;script&gt;alert(1)&lt;/script&gt;",
 		"/search?range=7d":               "&lt;script&gt;alert(1)&lt;/script&gt;",
 		"/rules":                         "&lt;script&gt;alert(1)&lt;/script&gt;",
 		"/settings":                      "&#34;&gt;&lt;img src=x onerror=alert(2)&gt;",
@@ -218,7 +219,7 @@ func checkTags(t *testing.T, what, body string) {
 	allowed := map[string]bool{}
 	for _, n := range strings.Fields(`html head meta title link script body header a nav div span form input button main
 		section h1 h2 p table thead tbody tr th td dl dt dd details summary code pre label select option textarea
-		strong svg line text g rect datalist`) {
+		strong svg line text g rect datalist ul li`) {
 		allowed[n] = true
 	}
 	for rest := body; ; {

@@ -255,6 +255,15 @@ func (s *Server) table() []route {
 			resp:    hygiene.FleetView{}, query: []param{pHistory},
 			notes: "Each host's score comes with its deductions (\"−12: 3 critical vulnerabilities with fixes available\"); the weighting is docs/hygiene.md."},
 
+		{method: "GET", pattern: "/api/v1/hygiene/report", perm: authz.PermHygieneRead, handle: s.hygieneReport,
+			summary: "The hygiene report of the fleet or of one host: one self-contained, printable HTML document (an attachment)",
+			resp:    "", text: "text/html",
+			query: []param{
+				{name: "host", typ: "string", doc: "an agent id: report on this host only (default: the fleet)"},
+				{name: "tz", typ: "string", doc: "IANA time zone to show times in (default UTC), e.g. Europe/Paris"},
+			},
+			notes: "Score and trend, failed checks with remediation, vulnerabilities by severity with the why of each, open alerts and cases, and the posture mapped to the Paris Call, GDPR Art. 32/33, NIS2 Art. 21/23 and CIS Controls v8. Served with its own CSP: nothing may load or run, and only its style block applies (by hash)."},
+
 		{method: "GET", pattern: "/api/v1/notify/channels", perm: authz.PermNotifyAdmin, handle: s.listChannels,
 			summary: "List notification channels (secrets and passwords are never shown; chat webhook URLs are redacted)",
 			resp:    channelList{}},
