@@ -127,6 +127,9 @@ func TestHygieneReportBrowser(t *testing.T) {
 	c := enrolAgent(t, s, admin, xssHost)
 	sendHygieneInputs(t, c)
 	id := waitHygiene(t, s, admin)
+	if n, err := s.hygiene.Snapshot(context.Background()); err != nil || n != 2 {
+		t.Fatalf("snapshot: %d points, %v (want the host's and the fleet's)", n, err)
+	}
 
 	for name, path := range map[string]string{"fleet": "/api/v1/hygiene/report", "host": "/api/v1/hygiene/report?host=" + id} {
 		st, hdr, body := rawGet(t, s, admin, path)
@@ -158,7 +161,7 @@ func TestHygieneReportBrowser(t *testing.T) {
 
 	base := "https://" + s.Addr().String()
 	b.signInFirstTime(base, password)
-	b.run("hygiene page", chromedp.Navigate(base+"/hygiene"), visible("#hygiene-hosts"), visible("#fleet-report"))
+	b.run("hygiene page", chromedp.Navigate(base+"/hygiene"), visible("#hygiene-hosts"), visible("#fleet-report"), visible("#hygiene-trend"))
 	if href := b.attr("#hygiene-hosts a[download]", "href"); href != "/api/v1/hygiene/report?host="+id {
 		t.Errorf("host report link %q", href)
 	}

@@ -137,6 +137,7 @@ type Server struct {
 	auth     *pki.Authority
 	rules    *ruleset.Manager
 	alerts   *alert.Processor
+	hygiene  *hygiene.Service
 	notify   *notify.Notifier
 	ingest   *ingest.Ingester
 	workers  []*pipeline.Worker
@@ -320,6 +321,7 @@ func startServer(parent context.Context, cfg serverConfig) (*Server, error) {
 	hyg := hygiene.NewService(hygiene.Options{Hosts: s.db, SCA: s.db, Vulns: s.db, Alerts: s.db, Cases: s.db, Store: s.db, Logger: log})
 	s.bg.Add(1)
 	go func() { defer s.bg.Done(); hyg.Run(ctx, 5*time.Minute) }()
+	s.hygiene = hyg
 
 	// The API and the agent endpoints share one TLS listener.
 	reg := prometheus.NewRegistry()
