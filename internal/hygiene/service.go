@@ -35,9 +35,11 @@ const HistoryKeep = 2000
 // Store keeps score history. store/sqlite implements it.
 type Store interface {
 	// RecordHygiene stores p as agentID's newest point (FleetID: the
-	// fleet) unless the newest has the same key; if the newest is less
-	// than every older than p it is replaced instead of kept. It keeps at
-	// most HistoryKeep points per agent and reports whether it wrote.
+	// fleet) unless the newest has the same key; if the newest falls in
+	// the same interval of length every as p (times truncated to every:
+	// the same clock hour) it is replaced instead of kept, so there is at
+	// most one point per interval, its latest. It keeps at most
+	// HistoryKeep points per agent and reports whether it wrote.
 	RecordHygiene(ctx context.Context, agentID string, p Point, key string, every time.Duration) (bool, error)
 	// HygieneHistory returns up to limit points of agentID, newest first.
 	HygieneHistory(ctx context.Context, agentID string, limit int) ([]Point, error)

@@ -14,7 +14,8 @@ import (
 var _ hygiene.Store = (*DB)(nil)
 
 // RecordHygiene stores a score point unless the newest has the same key,
-// replacing the newest when it is less than every old (see hygiene.Store).
+// replacing the newest when it falls in the same interval of length every
+// (an hour, on the clock) as p (see hygiene.Store).
 func (d *DB) RecordHygiene(ctx context.Context, agentID string, p hygiene.Point, key string, every time.Duration) (bool, error) {
 	ds, err := json.Marshal(p.Deductions)
 	if err != nil {
@@ -31,7 +32,8 @@ func (d *DB) RecordHygiene(ctx context.Context, agentID string, p hygiene.Point,
 			return err
 		case last == key:
 			return nil
-		case p.At.Sub(fromTS(at)) < every:
+		case p.At.Truncate(every).Equal(fromTS(at).Truncate(every)):
+			// The same hour (every): the newest point becomes this one.
 			if _, err := tx.ExecContext(ctx, `DELETE FROM hygiene_scores WHERE agent_id = ? AND at = ?`, agentID, at); err != nil {
 				return err
 			}

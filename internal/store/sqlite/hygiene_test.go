@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -11,7 +12,8 @@ import (
 )
 
 // TestHygieneHistory: the same key is not recorded again; a change within
-// the hour replaces that hour's point, a change after it adds one; hosts
+// the clock hour replaces that hour's point, a change in the next hour adds
+// one however soon; hosts
 // and the fleet keep separate histories.
 func TestHygieneHistory(t *testing.T) {
 	ctx := context.Background()
@@ -34,7 +36,9 @@ func TestHygieneHistory(t *testing.T) {
 		{70 * time.Minute, 90, "k2", false},  // unchanged
 		{90 * time.Minute, 80, "k3", true},   // 70 min after 08:20: a new point
 		{100 * time.Minute, 85, "k4", true},  // replaces 09:30
-		{200 * time.Minute, 100, "k5", true}, // new
+		{200 * time.Minute, 70, "k5", true},  // 11:20: new
+		{230 * time.Minute, 60, "k6", true},  // 11:50 replaces 11:20
+		{260 * time.Minute, 100, "k7", true}, // 12:20: new although only 30 min after 11:50
 	}
 	for i, s := range steps {
 		wrote, err := db.RecordHygiene(ctx, "a1", hygiene.Point{At: t0.Add(s.at), Score: s.score, Deductions: ds}, s.key, time.Hour)
@@ -53,7 +57,7 @@ func TestHygieneHistory(t *testing.T) {
 	for _, p := range got {
 		scores = append(scores, p.Score)
 	}
-	if len(got) != 3 || scores[0] != 100 || scores[1] != 85 || scores[2] != 90 || !got[2].At.Equal(t0.Add(20*time.Minute)) ||
+	if fmt.Sprint(scores) != "[100 60 85 90]" || !got[3].At.Equal(t0.Add(20*time.Minute)) ||
 		len(got[0].Deductions) != 1 || got[0].Deductions[0].Text != ds[0].Text {
 		t.Errorf("history %v %+v", scores, got)
 	}
