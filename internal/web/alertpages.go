@@ -11,9 +11,11 @@ import (
 
 	"github.com/vigil-edr/vigil/internal/alert"
 	"github.com/vigil-edr/vigil/internal/authz"
+	"github.com/vigil-edr/vigil/internal/command"
 	"github.com/vigil-edr/vigil/internal/detect/sigma"
 	"github.com/vigil-edr/vigil/internal/event"
 	"github.com/vigil-edr/vigil/internal/eventstore"
+	"github.com/vigil-edr/vigil/internal/respond"
 	"github.com/vigil-edr/vigil/internal/ruleset"
 )
 
@@ -215,6 +217,43 @@ type alertDetailData struct {
 	Raw       string // the event as the API returns it, indented
 	CanTriage bool
 	CanSupp   bool
+	Act       alertActions
+}
+
+// alertActions are the response-action forms of the alert page, from the
+// triggering event: kill its process (only with both the pid and the
+// start time, so a reused pid is never hit) and quarantine its file. Each
+// is shown to roles holding actions:request and the type's permission;
+// the API and respond check again.
+type alertActions struct {
+	AgentID, PID, StartTime, File string
+	Kill, Quarantine              bool
+	// NoStart: the role may kill but the event lacks the start time.
+	NoStart bool
+}
+
+// startTimeField is the event field with a process's start time in clock
+// ticks since boot (/proc/PID/stat field 22), what kill needs.
+const startTimeField = "ProcessStartTime"
+
+func (s *Server) alertActionsFor(r *http.Request, a *alert.Alert, rec eventstore.Record) alertActions {
+	role := who(r).role
+	if s.opts.Actions == nil || a.AgentID == "" || !role.Allows(authz.PermActionsRequest) {
+		return alertActions{}
+	}
+	aa := alertActions{AgentID: a.AgentID, PID: fieldValue(rec.Fields, "ProcessId"), StartTime: fieldValue(rec.Fields, startTimeField)}
+	for _, name := range []string{"TargetFilename", "Image"} {
+		if v := fieldValue(rec.Fields, name); strings.HasPrefix(v, "/") {
+			aa.File = v
+			break
+		}
+	}
+	if role.Allows(respond.Permission(command.Kill)) && aa.PID != "" {
+		aa.Kill = aa.StartTime != ""
+		aa.NoStart = !aa.Kill
+	}
+	aa.Quarantine = aa.File != "" && role.Allows(respond.Permission(command.Quarantine))
+	return aa
 }
 
 // Bounds on what the detail page reads.
@@ -265,6 +304,7 @@ func (s *Server) alertDetail(w http.ResponseWriter, r *http.Request) (any, error
 	for _, f := range rec.Fields {
 		d.Fields = append(d.Fields, fieldRow{Name: f.Name, Value: f.Value, Matched: matchedField(a.Fields, f)})
 	}
+	d.Act = s.alertActionsFor(r, a, rec)
 	d.Ancestry, d.Children = s.ancestry(r, rec)
 	d.Timeline = s.timeline(r, rec)
 	return d, nil

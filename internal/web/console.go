@@ -87,18 +87,7 @@ var templateFuncs = template.FuncMap{
 		return shortDuration(time.Since(t))
 	},
 	// query builds "?k=v&…" from pairs, dropping empty values.
-	"query": func(kv ...string) string {
-		v := url.Values{}
-		for i := 0; i+1 < len(kv); i += 2 {
-			if kv[i+1] != "" {
-				v.Add(kv[i], kv[i+1])
-			}
-		}
-		if len(v) == 0 {
-			return ""
-		}
-		return "?" + v.Encode()
-	},
+	"query": queryString,
 	// pathEscape makes one path segment of untrusted text.
 	"pathEscape": url.PathEscape,
 }
@@ -319,4 +308,19 @@ func (s *Server) serveStatic(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.Write(b)
 	return nil
+}
+
+// queryString builds "?k=v&…" from pairs, escaping, leaving out empty
+// values ("" when all are).
+func queryString(kv ...string) string {
+	v := url.Values{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] != "" {
+			v.Add(kv[i], kv[i+1])
+		}
+	}
+	if len(v) == 0 {
+		return ""
+	}
+	return "?" + v.Encode()
 }

@@ -105,6 +105,26 @@
 // process_creation events (ProcessId/ParentProcessId, at most 8 levels, and
 // the process's children) and the host's events 10 minutes either side.
 //
+// # Response actions in the console
+//
+// /actions (actions:read, actionpages.go) shows the approval queue (every
+// action awaiting approval, whatever the filter) and the actions newest
+// first, filtered by state, agent_id and group (a fleet-wide query), with
+// requester, approver, times, the agent's refusal reason or error, a link
+// to a collected file and the result's JSON (clipped at 8 KiB). The host
+// page offers isolate/release, block (address or CIDR with a duration)
+// and the live-query catalogue; the alert page offers kill for the
+// triggering event's process, only when the event carries both ProcessId
+// and ProcessStartTime (clock ticks since boot; the pid alone could hit a
+// reused pid), and quarantine of its TargetFilename or Image. Every button
+// is a forms.js form posting to /api/v1/actions, /{id}/approve or
+// /{id}/cancel, so the route's permission, CSRF, origin and audit checks
+// and respond's per-type permission and "never the requester" approval
+// rule apply unchanged. A button is shown only to roles holding
+// actions:request (actions:approve to approve) and the type's permission,
+// and Approve is not shown on the viewer's own request; the server
+// enforces all of it regardless (TestActionButtonsCSRF).
+//
 // # Audit
 //
 // Every state-changing request of an identified caller, API or console,

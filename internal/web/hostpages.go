@@ -9,9 +9,11 @@ import (
 
 	"github.com/vigil-edr/vigil/internal/alert"
 	"github.com/vigil-edr/vigil/internal/authz"
+	"github.com/vigil-edr/vigil/internal/command"
 	"github.com/vigil-edr/vigil/internal/hygiene"
 	"github.com/vigil-edr/vigil/internal/inventory"
 	"github.com/vigil-edr/vigil/internal/overview"
+	"github.com/vigil-edr/vigil/internal/respond"
 	"github.com/vigil-edr/vigil/internal/store"
 	"github.com/vigil-edr/vigil/internal/transport"
 )
@@ -81,6 +83,26 @@ type hostData struct {
 	// CanRevoke shows the revoke button (the API checks again).
 	CanRevoke bool
 	Problems  []string
+	Act       hostActions
+}
+
+// hostActions says which response-action forms the host page shows: each
+// needs actions:request and the type's permission (the API and respond
+// check again; docs/actions.md).
+type hostActions struct {
+	Isolate, Block, Query, Read bool
+	Queries                     []string
+}
+
+func hostActionsFor(role authz.Role, s *Server, a transport.Agent) hostActions {
+	if s.opts.Actions == nil {
+		return hostActions{}
+	}
+	can := func(t string) bool {
+		return !a.Revoked && role.Allows(authz.PermActionsRequest) && role.Allows(respond.Permission(t))
+	}
+	return hostActions{Isolate: can(command.Isolate), Block: can(command.Block), Query: can(command.Query),
+		Read: role.Allows(authz.PermActionsRead), Queries: command.Queries}
 }
 
 // maxInventoryRows bounds each inventory table on the page.
@@ -96,7 +118,8 @@ func (s *Server) hostPage(w http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, err
 	}
 	now := s.now()
-	d := hostData{Host: hostRow{Agent: a, Status: hostStatus(a, now)}, CanRevoke: who(r).role.Allows(authz.PermHostsAdmin)}
+	d := hostData{Host: hostRow{Agent: a, Status: hostStatus(a, now)}, CanRevoke: who(r).role.Allows(authz.PermHostsAdmin),
+		Act: hostActionsFor(who(r).role, s, a)}
 	if s.opts.Events != nil {
 		if d.Health, err = overview.LatestHealth(r.Context(), s.opts.Events, a.ID, now.Add(-24*time.Hour)); err != nil {
 			return nil, err

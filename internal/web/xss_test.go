@@ -39,6 +39,7 @@ func TestXSSInert(t *testing.T) {
 		ev.Add("TargetFilename", p)
 		ev.Add("User", p)
 		ev.Add("ProcessId", fmt.Sprint(5000+i))
+		ev.Add("ProcessStartTime", p) // the kill form's hidden field
 		ev.Add("ParentProcessId", "1")
 		ev.Add("ParentImage", p)
 		ins, err := h.be.Insert(ctx, []eventstore.Stored{{AgentID: agentID, BootEpoch: 1, Seq: uint64(i + 1), Host: p, Event: ev}})
