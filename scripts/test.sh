@@ -24,23 +24,22 @@ if [ ! -d ../shared/corpus ]; then
 fi
 
 step "install test dependencies (Debian packages, only when missing)"
-# Chromium drives the console's browser tests (chromedp). Installed only when
-# absent, non-interactively; without root, sudo is used if there is one.
-if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+# command:package pairs. chromium drives the console's browser tests
+# (chromedp); nft and ip build the response actions' isolation and block
+# tests in network namespaces; rpm cross-checks the rpm version order.
+# Installed non-interactively in one apt-get run, with sudo when not root.
+missing=()
+for pair in chromium:chromium nft:nftables ip:iproute2 rpm:rpm; do
+	command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
 	sudo=""
 	if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then sudo="sudo"; fi
+	echo "installing: ${missing[*]}"
 	$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-command -v chromium || command -v chromium-browser || echo "WARNING: Chromium is missing: browser tests will SKIP (FAIL under CI=true)" >&2
-# nft (nftables) for the response actions' isolation and block tests (network
-# namespaces, as root).
-if ! command -v nft >/dev/null; then
-	sudo=""
-	if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then sudo="sudo"; fi
-	$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables >/dev/null
-fi
+command -v chromium || echo "WARNING: Chromium is missing: browser tests will SKIP (FAIL under CI=true)" >&2
 
 step "gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
@@ -60,8 +59,10 @@ CGO_ENABLED=0 go build -o /dev/null ./cmd/...
 step "go test -race (heavy integration tests are skipped here with -short)"
 go test -race -short -count=1 ./...
 
-step "integration: replay 100k events three times, SIGKILL the server ten times, 1M events through an outage, validate atomics (as root)"
-go test -count=1 -timeout 20m -run 'TestReplayStoresExactlyOnce|TestKillNineKeepsAcknowledged|TestAgentOutageDeliversEverything|TestValidateAtomicsEndToEnd' -v ./cmd/vigil
+step "integration (as root): replay 100k events three times, SIGKILL the server ten times and the agent fifty, 1M events through an outage, validate atomics, the console in Chromium, isolation in network namespaces"
+go test -count=1 -timeout 20m -run 'TestReplayStoresExactlyOnce|TestKillNineKeepsAcknowledged|TestAgentOutageDeliversEverything|TestValidateAtomicsEndToEnd|TestAgentKillNineKeepsDurable|TestConsoleBrowser|TestConsoleXSS|TestCaseBrowser' -v ./cmd/vigil
+# Agent-side crash and network-namespace tests (root).
+go test -count=1 -timeout 10m -run 'TestCrash$|TestIsolateInNetns|TestBlockExpiresInNetns|TestExecBurstCPU' -v ./internal/agent/spool ./internal/agent/action ./internal/agent/sensor/process
 
 step "fuzz ($FUZZTIME per target)"
 # Every Fuzz* function in the module, found from the source.
