@@ -26,9 +26,13 @@ var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap
 
 // ReportCSP is the Content-Security-Policy of an incident report: nothing
 // may load or run; only the report's own inline style block (by hash)
-// applies. The report carries it in a meta element too, so a saved copy
-// opened from disk is as locked down as one served by Vigil.
-var ReportCSP = "default-src 'none'; style-src 'sha256-" + cssHash() + "'; img-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+// applies; no page may frame it. The report carries the same policy in a
+// meta element, less frame-ancestors (browsers ignore it there and log an
+// error), so a saved copy opened from disk is as locked down as one served
+// by Vigil.
+var ReportCSP = metaCSP + "; frame-ancestors 'none'"
+
+var metaCSP = "default-src 'none'; style-src 'sha256-" + cssHash() + "'; img-src 'none'; base-uri 'none'; form-action 'none'"
 
 func cssHash() string {
 	h := sha256.Sum256([]byte(reportCSS))
@@ -132,7 +136,7 @@ func (d *dossier) report(now time.Time, loc *time.Location) *reportData {
 	}
 	c := d.c
 	r := &reportData{
-		CSS: template.CSS(reportCSS), CSP: ReportCSP, Case: c, Zone: loc.String(),
+		CSS: template.CSS(reportCSS), CSP: metaCSP, Case: c, Zone: loc.String(),
 		GeneratedAt: ft(now), Created: ft(c.CreatedAt), StatusAt: ft(c.StatusAt),
 		Missing: d.missing, Expired: d.expired, Skipped: d.skipped,
 	}
