@@ -87,7 +87,7 @@ func TestServerCaseFromAlert(t *testing.T) {
 			actions = append(actions, e.Action)
 		}
 	}
-	if strings.Join(actions, " ") != "case.created case.alerts_added case.flag" {
+	if strings.Join(actions, " ") != "case.created case.alerts_added case.flag api.cases.report.get" { // the report download is audited
 		t.Errorf("audit actions for the case: %v", actions)
 	}
 	if _, err := audit.Verify(t.Context(), s.db, nil); err != nil {

@@ -12,7 +12,8 @@ import (
 )
 
 // Every state-changing request that got past authentication (API route or
-// console form) is written to the audit log when it finishes: who (actor),
+// console form), and every GET of a route marked audit (downloads), is
+// written to the audit log when it finishes: who (actor),
 // from where (client address), what (the route as a dotted action), the
 // target (the request path, or what the handler named) and the result (the
 // status, with the handler's note). Refusals of an identified caller (role,

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net"
@@ -499,10 +500,12 @@ func (s *Server) downloadFile(w http.ResponseWriter, r *http.Request) error {
 	if !sha256Hex.MatchString(sum) {
 		return errorf(CodeBadRequest, "sha256 must be 64 lower-case hex digits")
 	}
+	noteAudit(r, "case:"+strconv.FormatInt(id, 10), "sha256="+sum)
 	ev, data, err := s.opts.Cases.File(r.Context(), id, sum)
 	if err != nil {
 		return err
 	}
+	noteAudit(r, "", fmt.Sprintf("name=%q bytes=%d", ev.Name, len(data)))
 	h := w.Header()
 	h.Set("Content-Type", "application/octet-stream")
 	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": ev.Name}))
@@ -540,6 +543,7 @@ func (s *Server) caseReport(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	noteAudit(r, "case:"+strconv.FormatInt(id, 10), "")
 	loc := time.UTC
 	if tz := newQuery(r).v.Get("tz"); tz != "" {
 		if len(tz) > 64 || !tzName.MatchString(tz) {

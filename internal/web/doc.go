@@ -131,7 +131,12 @@
 // allowed or refused, is appended to the hash-chained audit log when it
 // finishes (audit.go): actor, client address, a dotted action derived from
 // the route ("api.alerts.state.post"), the target and the status, with what
-// the handler added through noteAudit. Sign-in attempts are recorded as
+// the handler added through noteAudit. Downloads of bulk or sensitive data
+// are GETs but are audited the same way (the route's audit flag): an event
+// export (the query, format, events written, and whether the stream was
+// cut off), a case file, the case report and the hygiene report; a
+// collected file's download is recorded by respond (action.file_read).
+// Sign-in attempts are recorded as
 // login.ok and login.fail; attempts refused by the rate limit are only
 // counted (vigil_console_login_throttled_total). GET /api/v1/audit serves
 // the log to admins.

@@ -40,8 +40,12 @@ type Export struct {
 	Columns []string // field names; a field that repeats is joined with newlines
 }
 
-// exportEvents answers GET /api/v1/events/export.
+// exportEvents answers GET /api/v1/events/export. The route is audited
+// (route.audit): the entry says the format, how many events were written,
+// whether the stream was cut off and the query, refused exports included.
 func (s *Server) exportEvents(w http.ResponseWriter, r *http.Request) error {
+	res := exportResult{}
+	defer func() { noteAudit(r, "", res.String()+" query="+strconv.Quote(r.URL.RawQuery)) }()
 	if s.opts.Events == nil {
 		return notConfigured("events")
 	}
@@ -58,7 +62,34 @@ func (s *Server) exportEvents(w http.ResponseWriter, r *http.Request) error {
 	if e := x.check(); e != nil {
 		return e
 	}
-	return s.ExportEvents(r.Context(), w, x)
+	var err error
+	res, err = s.export(r.Context(), w, x)
+	if res.failed {
+		panic(http.ErrAbortHandler)
+	}
+	return err
+}
+
+// exportResult is what an export wrote, for the audit log.
+type exportResult struct {
+	format  ExportFormat // empty if the export did not start
+	rows    int
+	failed  bool // storage failed after the headers: the response is cut off
+	stopped bool // the client went away before the end
+}
+
+func (e exportResult) String() string {
+	if e.format == "" {
+		return "events=0"
+	}
+	s := "format=" + string(e.format) + " events=" + strconv.Itoa(e.rows)
+	switch {
+	case e.failed:
+		s += " cut_off=storage_error"
+	case e.stopped:
+		s += " cut_off=client_gone"
+	}
+	return s
 }
 
 func (x *Export) check() *Error {
@@ -95,16 +126,27 @@ func (x *Export) check() *Error {
 // the response is cut off (http.ErrAbortHandler), so the client sees a
 // failed download rather than a file that looks complete.
 func (s *Server) ExportEvents(ctx context.Context, w http.ResponseWriter, x Export) error {
+	res, err := s.export(ctx, w, x)
+	if res.failed {
+		panic(http.ErrAbortHandler)
+	}
+	return err
+}
+
+// export is ExportEvents without the panic: it reports a storage failure
+// after the headers in res.failed, so the caller can record it first.
+func (s *Server) export(ctx context.Context, w http.ResponseWriter, x Export) (res exportResult, err error) {
 	if e := x.check(); e != nil {
-		return e
+		return res, e
 	}
 	q := x.Query
 	q.Before = 0
 	q.Limit = min(exportPage, x.Max)
 	recs, err := s.opts.Events.Search(ctx, q)
 	if err != nil {
-		return err
+		return res, err
 	}
+	res.format = x.Format
 	h := w.Header()
 	name := "vigil-events-" + s.now().UTC().Format("20060102T150405Z") + "." + string(x.Format)
 	h.Set("Content-Disposition", `attachment; filename="`+name+`"`)
@@ -116,27 +158,28 @@ func (s *Server) ExportEvents(ctx context.Context, w http.ResponseWriter, x Expo
 	setCommonHeaders(h)
 	w.WriteHeader(http.StatusOK)
 	out := newExportWriter(w, x)
-	n := 0
 	for {
-		for _, rec := range recs[:min(len(recs), x.Max-n)] {
+		for _, rec := range recs[:min(len(recs), x.Max-res.rows)] {
 			out.row(rec)
-			n++
+			res.rows++
 		}
-		if n >= x.Max || len(recs) < q.Limit || out.err != nil {
+		if res.rows >= x.Max || len(recs) < q.Limit || out.err != nil {
 			break
 		}
 		q.Before = recs[len(recs)-1].ID
-		q.Limit = min(exportPage, x.Max-n)
+		q.Limit = min(exportPage, x.Max-res.rows)
 		if recs, err = s.opts.Events.Search(ctx, q); err != nil {
-			s.log.Error("event export failed after the headers were sent", "rows", n, "err", err)
-			panic(http.ErrAbortHandler)
+			s.log.Error("event export failed after the headers were sent", "rows", res.rows, "err", err)
+			res.failed = true
+			return res, nil
 		}
 	}
 	if err := out.end(); err != nil {
 		// The client went away, or the connection broke: nothing to tell it.
-		s.log.Debug("event export stopped", "rows", n, "err", err)
+		s.log.Debug("event export stopped", "rows", res.rows, "err", err)
+		res.stopped = true
 	}
-	return nil
+	return res, nil
 }
 
 // exportWriter writes rows in one format; the first error sticks.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/vigil-edr/vigil/internal/audit"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -163,5 +164,58 @@ func golden(t *testing.T, name, got string) {
 	must(t, err)
 	if string(want) != got {
 		t.Errorf("output differs from %s (go test -update rewrites it; review the diff):\n%s", p, got)
+	}
+}
+
+// TestDownloadsAudited: bulk and sensitive downloads are GETs but are
+// written to the audit log with actor, address, query, format, the number
+// of events and the status, refused ones too, and the chain still verifies.
+func TestDownloadsAudited(t *testing.T) {
+	h := newHarness(t, openSQLite(t))
+	base := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	_, err := h.be.Insert(t.Context(), hostileEvents("agent-x", base))
+	must(t, err)
+	reqs := []struct {
+		path, who string
+		want      int
+	}{
+		{"/api/v1/events/export?agent_id=agent-x&limit=4&column=a%22b", "analyst", 200},
+		{"/api/v1/events/export?format=json&agent_id=agent-x", "analyst", 200},
+		{"/api/v1/events/export?limit=0", "viewer", 400},
+		{fmt.Sprintf("/api/v1/cases/%d/report", h.caseID), "viewer", 200},
+		{"/api/v1/hygiene/report?host=agent-x", "viewer", 404},
+		{"/api/v1/hygiene/report", "viewer", 200},
+		{"/api/v1/events?agent_id=agent-x", "analyst", 200}, // a search, not a download: not audited
+	}
+	for _, rq := range reqs {
+		if st, b, _ := h.do("GET", rq.path, rq.who, nil); st != rq.want {
+			t.Fatalf("GET %s as %s: %d %.200s, want %d", rq.path, rq.who, st, b, rq.want)
+		}
+	}
+	var page auditPage
+	h.get("/api/v1/audit?limit=1000", "admin", &page)
+	var got []string
+	for _, e := range page.Items {
+		if !strings.HasSuffix(e.Action, ".get") || e.Action == "api.audit.get" {
+			continue
+		}
+		if e.Source == "" || e.Hash == "" {
+			t.Errorf("entry without source or hash: %+v", e)
+		}
+		got = append(got, fmt.Sprintf("%s %s %s %s", e.Actor, e.Action, e.Target, e.Detail))
+	}
+	want := []string{
+		`token:analyst api.events.export.get /api/v1/events/export status=200 format=csv events=4 query="agent_id=agent-x&limit=4&column=a%22b"`,
+		`token:analyst api.events.export.get /api/v1/events/export status=200 format=json events=9 query="format=json&agent_id=agent-x"`,
+		`token:viewer api.events.export.get /api/v1/events/export status=400 events=0 query="limit=0" limit must be an integer from 1 to 100000`,
+		fmt.Sprintf("token:viewer api.cases.report.get case:%d status=200", h.caseID),
+		"token:viewer api.hygiene.report.get agent:agent-x status=404 not found",
+		"token:viewer api.hygiene.report.get fleet status=200",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("audit:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if _, err := audit.Verify(t.Context(), h.casesDB, nil); err != nil {
+		t.Errorf("audit chain: %v", err)
 	}
 }

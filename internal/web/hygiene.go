@@ -67,6 +67,7 @@ func (s *Server) hygieneReport(w http.ResponseWriter, r *http.Request) error {
 		return notConfigured("hygiene reports")
 	}
 	q := r.URL.Query()
+	noteAudit(r, "fleet", "")
 	loc := time.UTC
 	if tz := q.Get("tz"); tz != "" {
 		var err error
@@ -79,6 +80,7 @@ func (s *Server) hygieneReport(w http.ResponseWriter, r *http.Request) error {
 	}
 	id, name := "", "vigil-hygiene-fleet.html"
 	if h := q.Get("host"); h != "" {
+		noteAudit(r, "agent:"+h, "")
 		if s.opts.Hosts == nil {
 			return notConfigured("hosts")
 		}

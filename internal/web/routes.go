@@ -22,6 +22,10 @@ type route struct {
 	perm    authz.Permission
 	summary string
 	handle  func(w http.ResponseWriter, r *http.Request) error
+	// audit records a GET in the audit log as if it changed state: bulk
+	// or sensitive downloads (event export, reports, case files), which an
+	// insider taking data would use and a SOC must see.
+	audit bool
 
 	// Notes for the OpenAPI document.
 	query  []param // the only query parameters accepted
@@ -175,10 +179,10 @@ func (s *Server) table() []route {
 			},
 			notes: "The body is the file's bytes, at most the server's upload limit (32 MiB by default; 413 above it). " +
 				"The same content twice in one case is 409."},
-		{method: "GET", pattern: "/api/v1/cases/{id}/files/{sha256}", perm: authz.PermCasesRead, handle: s.downloadFile,
-			summary: "Download an uploaded file of the case (as an attachment)", resp: "", text: "application/octet-stream"},
-		{method: "GET", pattern: "/api/v1/cases/{id}/report", perm: authz.PermCasesRead, handle: s.caseReport,
-			summary: "The incident report: one self-contained, printable HTML document", resp: "", text: "text/html",
+		{method: "GET", pattern: "/api/v1/cases/{id}/files/{sha256}", perm: authz.PermCasesRead, handle: s.downloadFile, audit: true,
+			summary: "Download an uploaded file of the case (as an attachment); the download is audited", resp: "", text: "application/octet-stream"},
+		{method: "GET", pattern: "/api/v1/cases/{id}/report", perm: authz.PermCasesRead, handle: s.caseReport, audit: true,
+			summary: "The incident report: one self-contained, printable HTML document; the download is audited", resp: "", text: "text/html",
 			query: []param{{name: "tz", typ: "string", doc: "IANA time zone to show times in (default UTC), e.g. Europe/Paris"}}},
 		{method: "GET", pattern: "/api/v1/cases/{id}/timeline", perm: authz.PermCasesRead, handle: s.caseTimeline,
 			summary: "A case's timeline: every change, its alerts' occurrences and their events, oldest first", resp: timelineJSON{}},
@@ -203,8 +207,8 @@ func (s *Server) table() []route {
 				{name: "q", typ: "string", doc: "full-text search over all values"},
 				pLimit, pBefore,
 			}},
-		{method: "GET", pattern: "/api/v1/events/export", perm: authz.PermEventsRead, handle: s.exportEvents,
-			summary: "Export the events of a search, newest first, as a CSV or JSON attachment (streamed)",
+		{method: "GET", pattern: "/api/v1/events/export", perm: authz.PermEventsRead, handle: s.exportEvents, audit: true,
+			summary: "Export the events of a search, newest first, as a CSV or JSON attachment (streamed); every export is audited",
 			resp:    "", text: "text/csv",
 			query: []param{
 				{name: "format", typ: "string", enum: []string{"csv", "json"}, doc: "csv (one row per event; the default) or json (an array of events as GET /api/v1/events/{id} returns them)"},
@@ -220,7 +224,8 @@ func (s *Server) table() []route {
 			},
 			notes: "CSV columns: id, time, host, agent_id, product, services, categories, fields (the [name, value] pairs as JSON), then one per column parameter. " +
 				"Cells a spreadsheet would read as a formula (starting with =, +, -, @, tab or carriage return) are prefixed with an apostrophe; invalid UTF-8 becomes U+FFFD. " +
-				"If storage fails mid-stream the response is cut off, never ended cleanly."},
+				"If storage fails mid-stream the response is cut off, never ended cleanly. " +
+				"Each export is written to the audit log (action api.events.export.get) with the query, the format, the number of events written and the status."},
 		{method: "GET", pattern: "/api/v1/events/{id}", perm: authz.PermEventsRead, handle: s.getEvent,
 			summary: "Get one event", resp: eventJSON{}},
 
@@ -255,8 +260,8 @@ func (s *Server) table() []route {
 			resp:    hygiene.FleetView{}, query: []param{pHistory},
 			notes: "Each host's score comes with its deductions (\"−12: 3 critical vulnerabilities with fixes available\"); the weighting is docs/hygiene.md."},
 
-		{method: "GET", pattern: "/api/v1/hygiene/report", perm: authz.PermHygieneRead, handle: s.hygieneReport,
-			summary: "The hygiene report of the fleet or of one host: one self-contained, printable HTML document (an attachment)",
+		{method: "GET", pattern: "/api/v1/hygiene/report", perm: authz.PermHygieneRead, handle: s.hygieneReport, audit: true,
+			summary: "The hygiene report of the fleet or of one host: one self-contained, printable HTML document (an attachment); the download is audited",
 			resp:    "", text: "text/html",
 			query: []param{
 				{name: "host", typ: "string", doc: "an agent id: report on this host only (default: the fleet)"},
@@ -379,14 +384,14 @@ func (s *Server) serveRoute(w *statusWriter, r *http.Request, rt route) {
 		if e != nil {
 			if e.Code == CodeUnauthorized {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="vigil"`)
-			} else if stateChanging(r.Method) {
+			} else if stateChanging(r.Method) || rt.audit {
 				// Identified but refused (role, CSRF): worth a record.
 				s.auditRequest(r, label, e.Status(), e.Message)
 			}
 			writeError(w, e)
 			return
 		}
-		if stateChanging(r.Method) {
+		if stateChanging(r.Method) || rt.audit {
 			r = withAuditNote(r)
 			defer func() { s.auditRequest(r, label, w.status, "") }()
 		}
