@@ -55,7 +55,7 @@ Detection uses Vigil's own rule pack (./rules) unless --rules is given.`,
 			}
 			fmt.Fprintf(out, "\nVigil is running.\n  API:            %s/api/v1/ (OpenAPI at /api/v1/openapi.json)\n  CA fingerprint: %s\n  data:           %s\n", url, s.auth.CAFingerprint(), cfg.Data)
 			fmt.Fprintf(out, "  enrol agents:   vigil token create --data %s, then on each host:\n                  vigil-agent enroll --server %s --token TOKEN --ca-fingerprint %s\n", cfg.Data, url, s.auth.CAFingerprint())
-			fmt.Fprintln(out, "  (the web console arrives with a later version; use the API with the admin token printed on first start)")
+			fmt.Fprintf(out, "  console:        %s/ (user admin, with the password printed on first start; vigil user passwd admin --data %s sets a new one)\n", url, cfg.Data)
 			<-ctx.Done()
 			return nil
 		},
