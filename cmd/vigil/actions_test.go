@@ -22,9 +22,11 @@ import (
 	"time"
 
 	"github.com/vigil-edr/vigil/internal/agent"
+	"github.com/vigil-edr/vigil/internal/agent/procfs"
 	"github.com/vigil-edr/vigil/internal/audit"
 	"github.com/vigil-edr/vigil/internal/command"
 	"github.com/vigil-edr/vigil/internal/event"
+	"github.com/vigil-edr/vigil/internal/eventstore"
 	"github.com/vigil-edr/vigil/internal/respond"
 	"github.com/vigil-edr/vigil/internal/transport/client"
 	"github.com/vigil-edr/vigil/internal/wire"
@@ -52,7 +54,7 @@ type actions struct {
 	tokens  map[string]string // admin, analyst, viewer
 }
 
-func startActions(t *testing.T) *actions {
+func startActions(t *testing.T, configure ...func(*agent.Config)) *actions {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: the agent kills, quarantines and restores with owners")
 	}
@@ -64,6 +66,9 @@ func startActions(t *testing.T) *actions {
 	}
 	acfg.Sensors.Process, acfg.Sensors.AuthLog, acfg.Sensors.FIM, acfg.Sensors.Network, acfg.Sensors.Inventory = false, false, false, false, false
 	acfg.HealthEvery = time.Hour
+	for _, f := range configure {
+		f(&acfg)
+	}
 	id, err := agent.LoadIdentity(acfg.DataDir)
 	if err != nil {
 		t.Fatal(err)
@@ -260,6 +265,80 @@ func TestActionsEndToEnd(t *testing.T) {
 	}
 	if _, err := audit.Verify(context.Background(), a.s.db, nil); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestKillFromProcessEvent: the process sensor's exec event of a running
+// sleep reaches the server's store with ProcessId and ProcessStartTime (what
+// the alert page's Kill button posts), and a kill with those two values
+// kills the sleep.
+func TestKillFromProcessEvent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kernel audit and a real server; runs in the integration step")
+	}
+	a := startActions(t, func(c *agent.Config) { c.Sensors.Process = true })
+	get := func(r eventstore.Record, name string) string {
+		for _, f := range r.Fields {
+			if f.Name == name {
+				return f.Value
+			}
+		}
+		return ""
+	}
+	var sleeper *exec.Cmd
+	var exited chan error
+	var ev eventstore.Record
+	// The sensor starts with the agent: exec sleeps until one is reported.
+	for attempt := 0; ev.ID == 0; attempt++ {
+		if attempt == 15 {
+			t.Fatal("no exec event of the sleep in the store after 15 tries")
+		}
+		marker := fmt.Sprintf("vigil-e2e-kill-%d-%d", os.Getpid(), attempt)
+		sleeper = exec.Command("/bin/sleep", "300")
+		sleeper.Args[0] = marker
+		if err := sleeper.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited = make(chan error, 1)
+		go func(c *exec.Cmd, ch chan error) { ch <- c.Wait() }(sleeper, exited)
+		for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline) && ev.ID == 0; time.Sleep(50 * time.Millisecond) {
+			rs, err := a.s.db.Search(context.Background(), eventstore.Query{AgentID: a.agentID, Category: "process_creation",
+				Fields: []eventstore.FieldFilter{{Name: "ProcessId", Value: strconv.Itoa(sleeper.Process.Pid)}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range rs {
+				if strings.HasPrefix(get(r, "CommandLine"), marker) {
+					ev = r
+				}
+			}
+		}
+		if ev.ID == 0 {
+			sleeper.Process.Kill()
+			<-exited
+		}
+	}
+	defer sleeper.Process.Kill()
+	start := get(ev, "ProcessStartTime")
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", sleeper.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := procfs.ParseStat(b); err != nil || start != strconv.FormatUint(st.Start, 10) {
+		t.Fatalf("stored ProcessStartTime %q, /proc/PID/stat %q (%v)", start, b, err)
+	}
+	t.Logf("event %d: ProcessId %s ProcessStartTime %s", ev.ID, get(ev, "ProcessId"), start)
+	if r := a.run("analyst", "kill", map[string]string{"pid": get(ev, "ProcessId"), "start_time": start}); r.State != "succeeded" {
+		t.Fatalf("kill: %+v", r)
+	}
+	select {
+	case err := <-exited:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+			t.Errorf("sleep ended with %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("sleep still running after the kill")
 	}
 }
 

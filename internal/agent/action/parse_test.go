@@ -30,21 +30,6 @@ func golden(t *testing.T, name, got string) {
 	}
 }
 
-func TestParseStat(t *testing.T) {
-	var out []string
-	for _, line := range []string{
-		"4242 (sleep) S 4200 4242 4200 34816 4242 4194304 103 0 0 0 0 0 0 0 20 0 1 0 987654 8519680 215 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0",
-		"77 (a (b) c) R 1 77 77 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 42 0 0 18446744073709551615 0 0 0 0 0 0 0 2147483647 0 0 0 0 17 0 0 0 0 0 0",
-		"1 (init",
-		"x (y) S 1 2 3",
-	} {
-		st, err := parseStat([]byte(line))
-		b, _ := json.Marshal(st)
-		out = append(out, line+"\n=> "+string(b)+" err="+errString(err))
-	}
-	golden(t, "stat.golden", strings.Join(out, "\n")+"\n")
-}
-
 func TestParseProcNet(t *testing.T) {
 	in, err := os.ReadFile(filepath.Join("testdata", "proc_net.input"))
 	if err != nil {
@@ -82,18 +67,6 @@ func errString(err error) string {
 		return "<nil>"
 	}
 	return err.Error()
-}
-
-// FuzzParseStat: never panics; what it accepts has a positive pid.
-func FuzzParseStat(f *testing.F) {
-	f.Add([]byte("4242 (sleep) S 4200 4242 4200 34816 4242 4194304 103 0 0 0 0 0 0 0 20 0 1 0 987654 8519680"))
-	f.Add([]byte("77 (a (b) c) R 1 77 77 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 42 0"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		st, err := parseStat(b)
-		if err == nil && (st.PID <= 0 || st.PPID < 0) {
-			t.Fatalf("accepted %+v", st)
-		}
-	})
 }
 
 // FuzzParseProcNet: never panics; accepted lines have parseable addresses.

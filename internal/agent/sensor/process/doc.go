@@ -62,7 +62,14 @@
 // /proc/<ppid>), Cgroup, CgroupId and ContainerId (from /proc/<pid>/cgroup
 // while the process still exists, else from its parent's, with
 // CgroupSource "parent", unless the parent is pid 1, which moves the
-// services it starts), and Hashes "SHA256=<hex>" of the
+// services it starts), ProcessStartTime (field 22 of /proc/<pid>/stat,
+// clock ticks since boot, parsed by internal/agent/procfs: with ProcessId it
+// names the process for the kill action and the alert page's Kill button),
+// only while the process still exists and /proc's ppid and command name
+// are the event's (otherwise its pid may have been reused, and the field is
+// left out, never guessed), ParentProcessStartTime (the parent's, from the
+// same table as ParentImage, so it may be stale just as that is; kill
+// checks it and refuses a mismatch), and Hashes "SHA256=<hex>" of the
 // executable, cached by device, inode, size and mtime and computed by
 // Options.HashWorkers goroutines off the receive path. ev.Time is the audit
 // timestamp and ev.Record the audit serial.
@@ -70,7 +77,8 @@
 // # Importers
 //
 // The agent (internal/agent, cmd/vigil-agent) imports this package. It
-// imports the standard library, internal/event, internal/hunt/auditd and
+// imports the standard library, internal/event, internal/hunt/auditd,
+// internal/agent/procfs, internal/agent/usernames and throttle, and
 // go-libaudit, and never a server package.
 //
 // # Concurrency and ordering

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+
+	"github.com/vigil-edr/vigil/internal/agent/procfs"
 )
 
 // parents remembers the Image and CommandLine of recent execs by pid, in a
@@ -24,7 +26,9 @@ type parents struct {
 	next int
 }
 
-type parent struct{ image, cmdline string }
+// parent is a process's program and start time (procfs.Stat.Start in
+// decimal, "" when unknown).
+type parent struct{ image, cmdline, start string }
 
 func newParents(n int) *parents {
 	return &parents{m: make(map[string]parent, n), ring: make([]string, n)}
@@ -60,6 +64,11 @@ func (p *parents) get(pid string) (parent, bool) {
 	if b, err := os.ReadFile("/proc/" + pid + "/cmdline"); err == nil {
 		v.cmdline = procCmdline(b)
 	}
+	if b, err := os.ReadFile("/proc/" + pid + "/stat"); err == nil {
+		if st, err := procfs.ParseStat(b); err == nil {
+			v.start = uitoa(st.Start)
+		}
+	}
 	p.put(pid, v)
 	return v, true
 }
@@ -69,6 +78,34 @@ func (p *parents) get(pid string) (parent, bool) {
 func procCmdline(b []byte) string {
 	b = bytes.TrimRight(b, "\x00")
 	return strings.ReplaceAll(string(b), "\x00", " ")
+}
+
+// statBuf holds one /proc/PID/stat: 52 numeric fields and a command name
+// of at most 64 bytes fit with room to spare.
+type statBuf [2048]byte
+
+// startTime returns the start time (procfs.Stat.Start in decimal) of the
+// process pid that the exec event describes, and whether /proc still has a
+// process with that pid. The start time is "" unless that process's parent
+// and command name are the event's ppid and comm: otherwise it exited and
+// its pid was reused, or it was reparented or exec'd again since, and the
+// value is left out rather than guessed.
+func (b *statBuf) startTime(pid, ppid, comm string) (start string, alive bool) {
+	// open+read+close into a reused buffer, as for the cgroup.
+	fd, err := syscall.Open("/proc/"+pid+"/stat", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return "", false
+	}
+	n, err := syscall.Read(fd, b[:])
+	syscall.Close(fd)
+	if err != nil || n <= 0 || n == len(b) {
+		return "", true
+	}
+	st, err := procfs.ParseStat(b[:n])
+	if err != nil || uitoa(uint64(st.PPID)) != ppid || st.Comm != comm || uitoa(uint64(st.PID)) != pid {
+		return "", true
+	}
+	return uitoa(st.Start), true
 }
 
 // cgroupInfo is what /proc/<pid>/cgroup tells about a process.

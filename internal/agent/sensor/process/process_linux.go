@@ -311,6 +311,7 @@ type pipeline struct {
 	users   *usernames.Cache
 	parents *parents
 	cgroups cgroups
+	stat    statBuf
 	hash    *hasher
 	failed  uint64
 	// pending is true when records were taken since the last flush.
@@ -452,7 +453,7 @@ func (p *pipeline) next() (item, bool) {
 func (p *pipeline) enrich(ev *event.Event) item {
 	ev.Product = "linux"
 	ev.Categories = catProcessCreation
-	var image, cmdline, pid, ppid, uid string
+	var image, cmdline, pid, ppid, uid, comm string
 	for i := range ev.Fields {
 		f := &ev.Fields[i]
 		switch f.Name {
@@ -464,6 +465,8 @@ func (p *pipeline) enrich(ev *event.Event) item {
 			pid = f.Value
 		case "ParentProcessId":
 			ppid = f.Value
+		case "comm":
+			comm = f.Value
 		case "User":
 			uid = f.Value
 			if n := p.users.Name(uid); n != "" {
@@ -485,10 +488,24 @@ func (p *pipeline) enrich(ev *event.Event) item {
 		if par.cmdline != "" {
 			ev.Add("ParentCommandLine", par.cmdline)
 		}
+		if par.start != "" {
+			ev.Add("ParentProcessStartTime", par.start)
+		}
 	}
 	if pid != "" {
-		p.parents.put(pid, parent{image: image, cmdline: cmdline})
-		cg, ok := p.cgroups.lookup(pid)
+		// /proc/<pid>/stat first: when the process is gone already (most
+		// short-lived ones are) that one failed open also saves the
+		// cgroup's.
+		start, alive := p.stat.startTime(pid, ppid, comm)
+		if start != "" {
+			ev.Add("ProcessStartTime", start)
+		}
+		p.parents.put(pid, parent{image: image, cmdline: cmdline, start: start})
+		var cg cgroupInfo
+		ok := false
+		if alive {
+			cg, ok = p.cgroups.lookup(pid)
+		}
 		inherited := false
 		if !ok && ppid != "" && ppid != "0" && ppid != "1" && ppid != "2" {
 			// Gone already (records are read in rounds): a child is in its

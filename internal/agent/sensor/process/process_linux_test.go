@@ -23,6 +23,7 @@ import (
 
 	libaudit "github.com/elastic/go-libaudit/v2"
 
+	"github.com/vigil-edr/vigil/internal/agent/procfs"
 	"github.com/vigil-edr/vigil/internal/agent/throttle"
 	"github.com/vigil-edr/vigil/internal/event"
 )
@@ -632,4 +633,47 @@ func cpuTime(t *testing.T) time.Duration {
 	}
 	t.Logf("rusage user %v sys %v", time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano()))
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestProcessStartTime: the exec event of a process that is still running
+// carries its ProcessStartTime, field 22 of /proc/PID/stat, as the kill
+// action takes it, and ParentProcessStartTime, this process's own. (Its
+// argv[0] is not its name, so the sensor's check of /proc's command name
+// against the audit comm is exercised too.)
+func TestProcessStartTime(t *testing.T) {
+	requireAudit(t)
+	marker := "vigil-start-" + nonce(t)
+	c := newCollector(marker)
+	startSensor(t, c)
+	cmd := exec.Command("/bin/sleep", "30")
+	cmd.Args[0] = marker
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	startOf := func(pid string) string {
+		b, err := os.ReadFile("/proc/" + pid + "/stat")
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := procfs.ParseStat(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strconv.FormatUint(st.Start, 10)
+	}
+	pid := strconv.Itoa(cmd.Process.Pid)
+	want, wantParent := startOf(pid), startOf("self")
+	argv := []string{marker, "30"}
+	c.awaitExecs(t, 10*time.Second, execExpect{Argv: argv, ParentPID: os.Getpid()})
+	c.mu.Lock()
+	ev := c.byCmd[strings.Join(argv, " ")][0]
+	c.mu.Unlock()
+	for _, f := range []struct{ name, want string }{
+		{"ProcessId", pid}, {"ProcessStartTime", want}, {"ParentProcessStartTime", wantParent},
+	} {
+		if got, _ := ev.Get(f.name); got != f.want {
+			t.Errorf("%s = %q, want %q (event %v)", f.name, got, f.want, ev.Fields)
+		}
+	}
 }
