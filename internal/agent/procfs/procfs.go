@@ -41,9 +41,27 @@ func ParseStat(b []byte) (Stat, error) {
 		return s, ErrStat
 	}
 	s.PID, s.Comm = pid, string(b[open+1:end])
-	f := bytes.Fields(b[end+1:])
+	// The fields after the name, up to field 22, split on white space
+	// without building a slice of all 50 (the sensor parses one per exec).
+	var f [20][]byte
+	n, rest := 0, b[end+1:]
+	for n < len(f) {
+		i := 0
+		for i < len(rest) && isSpace(rest[i]) {
+			i++
+		}
+		j := i
+		for j < len(rest) && !isSpace(rest[j]) {
+			j++
+		}
+		if i == j {
+			break
+		}
+		f[n], rest = rest[i:j], rest[j:]
+		n++
+	}
 	// f[0] is field 3 (state), f[1] field 4 (ppid), f[19] field 22.
-	if len(f) < 20 || len(f[0]) != 1 {
+	if n < len(f) || len(f[0]) != 1 {
 		return s, ErrStat
 	}
 	s.State = f[0][0]
@@ -54,4 +72,8 @@ func ParseStat(b []byte) (Stat, error) {
 		return s, ErrStat
 	}
 	return s, nil
+}
+
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
 }

@@ -4,6 +4,7 @@ package process
 
 import (
 	"fmt"
+	"os"
 	"testing"
 )
 
@@ -13,7 +14,7 @@ var benchRecords = []struct {
 	typ  uint16
 	text string
 }{
-	{1300, `audit(1764281400.123:%d): arch=c000003e syscall=59 success=yes exit=0 a0=55d0c1b2a2a0 a1=55d0c1b2a2d0 a2=55d0c1b2a2e8 a3=0 items=2 ppid=%d pid=4242 auid=1000 uid=1000 gid=1000 euid=1000 suid=1000 fsuid=1000 egid=1000 sgid=1000 fsgid=1000 tty=pts0 ses=3 comm="true" exe="/usr/bin/true" subj=unconfined key="vigil_exec"`},
+	{1300, `audit(1764281400.123:%d): arch=c000003e syscall=59 success=yes exit=0 a0=55d0c1b2a2a0 a1=55d0c1b2a2d0 a2=55d0c1b2a2e8 a3=0 items=2 ppid=%d pid=%d auid=1000 uid=1000 gid=1000 euid=1000 suid=1000 fsuid=1000 egid=1000 sgid=1000 fsgid=1000 tty=pts0 ses=3 comm="true" exe="/usr/bin/true" subj=unconfined key="vigil_exec"`},
 	{1309, `audit(1764281400.123:%d): argc=3 a0="/bin/true" a1="vigil-bench" a2=68656C6C6F20776F726C64`},
 	{1307, `audit(1764281400.123:%d): cwd="/home/user"`},
 	{1302, `audit(1764281400.123:%d): item=0 name="/bin/true" inode=1234 dev=fd:01 mode=0100755 ouid=0 ogid=0 rdev=00:00 nametype=NORMAL cap_fp=0 cap_fi=0 cap_fe=0 cap_fver=0 cap_frootid=0`},
@@ -24,8 +25,17 @@ var benchRecords = []struct {
 
 // BenchmarkPipeline measures the user-space work per exec on the receive
 // path: building lines, parsing, coalescing and enriching (user, parent,
-// cgroup and hash cache lookups), without the netlink receive itself.
+// start time, cgroup and hash cache lookups), without the netlink receive
+// itself. "gone" names a pid above the kernel's largest pid_max (the
+// common case: the exec'd process has exited by the time its records are
+// read; one failed open), "alive" this process (/proc/PID/stat and
+// /proc/PID/cgroup read; the comm check fails, so no ProcessStartTime).
 func BenchmarkPipeline(b *testing.B) {
+	b.Run("gone", func(b *testing.B) { benchPipeline(b, 1<<22+1) })
+	b.Run("alive", func(b *testing.B) { benchPipeline(b, os.Getpid()) })
+}
+
+func benchPipeline(b *testing.B, pid int) {
 	opts := Options{}
 	opts.setDefaults()
 	p := newPipeline(&opts)
@@ -41,7 +51,7 @@ func BenchmarkPipeline(b *testing.B) {
 		serial++
 		for i, r := range benchRecords {
 			if i == 0 {
-				msgs[i] = fmt.Appendf(msgs[i][:0], r.text, serial, ppid)
+				msgs[i] = fmt.Appendf(msgs[i][:0], r.text, serial, ppid, pid)
 			} else {
 				msgs[i] = fmt.Appendf(msgs[i][:0], r.text, serial)
 			}

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -102,7 +103,9 @@ func (b *statBuf) startTime(pid, ppid, comm string) (start string, alive bool) {
 		return "", true
 	}
 	st, err := procfs.ParseStat(b[:n])
-	if err != nil || uitoa(uint64(st.PPID)) != ppid || st.Comm != comm || uitoa(uint64(st.PID)) != pid {
+	var num [20]byte
+	if err != nil || st.Comm != comm || string(strconv.AppendInt(num[:0], int64(st.PPID), 10)) != ppid ||
+		string(strconv.AppendInt(num[:0], int64(st.PID), 10)) != pid {
 		return "", true
 	}
 	return uitoa(st.Start), true
