@@ -29,7 +29,12 @@ type parents struct {
 
 // parent is a process's program and start time (procfs.Stat.Start in
 // decimal, "" when unknown).
-type parent struct{ image, cmdline, start string }
+// parent is what an exec event told about a process, kept for its
+// children's events; cgroup is empty when it was not known.
+type parent struct {
+	image, cmdline, start string
+	cgroup                cgroupInfo
+}
 
 func newParents(n int) *parents {
 	return &parents{m: make(map[string]parent, n), ring: make([]string, n)}

@@ -481,7 +481,8 @@ func (p *pipeline) enrich(ev *event.Event) item {
 	if uid != "" {
 		ev.Add("UserId", uid)
 	}
-	if par, ok := p.parents.get(ppid); ok {
+	par, havePar := p.parents.get(ppid)
+	if havePar {
 		if par.image != "" {
 			ev.Add("ParentImage", par.image)
 		}
@@ -500,7 +501,6 @@ func (p *pipeline) enrich(ev *event.Event) item {
 		if start != "" {
 			ev.Add("ProcessStartTime", start)
 		}
-		p.parents.put(pid, parent{image: image, cmdline: cmdline, start: start})
 		var cg cgroupInfo
 		ok := false
 		if alive {
@@ -512,8 +512,18 @@ func (p *pipeline) enrich(ev *event.Event) item {
 			// parent's cgroup unless its launcher moved it before the exec,
 			// as systemd (pid 1) does; so say where the value came from.
 			cg, ok = p.parentCgroup(ppid)
+			if !ok && havePar && par.cgroup.path != "" {
+				// The parent is gone too (a script's last children):
+				// the cgroup its own exec event had.
+				cg, ok = par.cgroup, true
+			}
 			inherited = ok
 		}
+		kept := parent{image: image, cmdline: cmdline, start: start}
+		if ok {
+			kept.cgroup = cg
+		}
+		p.parents.put(pid, kept)
 		if ok {
 			ev.Add("Cgroup", cg.path)
 			if cg.id != "" {
