@@ -60,7 +60,7 @@ step "go test -race (heavy integration tests are skipped here with -short)"
 go test -race -short -count=1 ./...
 
 step "integration (as root): replay 100k events three times, SIGKILL the server ten times and the agent fifty, 1M events through an outage, validate atomics, the console in Chromium, isolation in network namespaces"
-go test -count=1 -timeout 20m -run 'TestReplayStoresExactlyOnce|TestKillNineKeepsAcknowledged|TestAgentOutageDeliversEverything|TestValidateAtomicsEndToEnd|TestAgentKillNineKeepsDurable|TestConsoleBrowser|TestConsoleXSS|TestCaseBrowser|TestHygieneReportBrowser|TestReportCLI|TestActionsBrowser|TestIsolateEndToEnd' -v ./cmd/vigil
+go test -count=1 -timeout 20m -run 'TestReplayStoresExactlyOnce|TestKillNineKeepsAcknowledged|TestAgentOutageDeliversEverything|TestValidateAtomicsEndToEnd|TestAgentKillNineKeepsDurable|TestConsoleBrowser|TestConsoleXSS|TestCaseBrowser|TestHygieneReportBrowser|TestReportCLI|TestActionsBrowser|TestIsolateEndToEnd|TestKillFromProcessEvent' -v ./cmd/vigil
 # Agent-side crash and network-namespace tests (root).
 go test -count=1 -timeout 10m -run 'TestCrash$|TestIsolateInNetns|TestBlockExpiresInNetns|TestExecBurstCPU' -v ./internal/agent/spool ./internal/agent/action ./internal/agent/sensor/process
 
