@@ -1,22 +1,25 @@
 package overview
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/vigil-edr/vigil/internal/eventstore"
 	"github.com/vigil-edr/vigil/internal/transport"
+	"github.com/vigil-edr/vigil/internal/wire"
 )
 
-// OnlineWithin is how recently an agent must have been in contact (a batch
-// or a heartbeat; agents send a health event every minute and a heartbeat
-// every ten) to count as online.
-const OnlineWithin = 15 * time.Minute
+// OnlineWithin is how recently an agent must have been in contact (a
+// heartbeat or an event batch) to count as online: three heartbeats at the
+// agent's default heartbeat_every of 30 s. It is the one definition: the
+// API's hosts (online), the console's host pages and the overview all use
+// Online.
+const OnlineWithin = 90 * time.Second
 
 // HealthCategory is the log source category of agent health events.
 const HealthCategory = "agent_health"
@@ -47,6 +50,11 @@ type Fleet struct {
 	// Stale are the offline, unrevoked agents, longest silent first (at most
 	// MaxStale).
 	Stale []transport.Agent
+	// Troubled are the online agents whose last heartbeat health is
+	// Troubled (or could not be read), by host name (at most MaxStale);
+	// NumTroubled counts all of them.
+	Troubled    []transport.Agent
+	NumTroubled int
 }
 
 // AgentDrops is one agent's dropped events in the window.
@@ -77,6 +85,10 @@ func FleetHealth(ctx context.Context, agents Agents, events Events, since, now t
 			f.Revoked++
 		case Online(a, now):
 			f.Online++
+			if h, err := AgentHealth(a); err != nil || h != nil && h.Troubled() {
+				f.NumTroubled++
+				f.Troubled = append(f.Troubled, a)
+			}
 		default:
 			f.Offline++
 			f.Stale = append(f.Stale, a)
@@ -89,6 +101,10 @@ func FleetHealth(ctx context.Context, agents Agents, events Events, since, now t
 		return strings.Compare(a.ID, b.ID)
 	})
 	f.Stale = f.Stale[:min(len(f.Stale), MaxStale)]
+	slices.SortFunc(f.Troubled, func(a, b transport.Agent) int {
+		return cmp.Or(strings.Compare(a.Hostname, b.Hostname), strings.Compare(a.ID, b.ID))
+	})
+	f.Troubled = f.Troubled[:min(len(f.Troubled), MaxStale)]
 	if events == nil {
 		return f, nil
 	}
@@ -148,74 +164,43 @@ func field(r eventstore.Record, name string) string {
 	return ""
 }
 
-// Health is an agent's last self-report (an agent_health event).
+// Health is the health an agent sent with its last heartbeat, as the
+// server stored it (transport.Agent.Health), received at Received. Every
+// string in it is the agent's and is rendered as text.
 type Health struct {
-	At   time.Time
-	Host string
-	// Counters as the agent reported them; -1 when absent or not a plain
-	// decimal number.
-	SpoolDepth, SpoolBytes, SpoolDropped   int64
-	EventsRecorded, EventsSent, SendErrors int64
-	EventsTruncated, RSSBytes              int64
-	CPUSeconds                             string // as sent, when it is a decimal number
-	Sensors                                []Sensor
+	wire.Health
+	Received time.Time
 }
 
-// Sensor is one sensor's status line from a health event.
-type Sensor struct{ Name, Status string }
-
-// MaxSensors bounds Health.Sensors.
-const MaxSensors = 64
-
-// LatestHealth returns the newest health report of an agent sent after
-// since, or nil when there is none.
-func LatestHealth(ctx context.Context, events Events, agentID string, since time.Time) (*Health, error) {
-	// A spool_gap event shares the category and the time of the report it
-	// comes with; a few records are enough to find the report.
-	recs, err := events.Search(ctx, eventstore.Query{AgentID: agentID, Category: HealthCategory, From: since, Limit: 4})
+// AgentHealth decodes a's stored heartbeat health: nil before the first
+// one. The body was checked when it arrived; it is checked again here
+// (wire.DecodeHealth: size, UTF-8, ranges, sensor count and text lengths),
+// so a store written by something else cannot feed the page anything
+// unbounded.
+func AgentHealth(a transport.Agent) (*Health, error) {
+	if len(a.Health) == 0 {
+		return nil, nil
+	}
+	h, ok, err := wire.DecodeHealth(a.Health)
 	if err != nil {
-		return nil, fmt.Errorf("overview: health of agent %s: %w", agentID, err)
+		return nil, fmt.Errorf("overview: health of agent %s: %w", a.ID, err)
 	}
-	for _, r := range recs {
-		if field(r, "EventType") == "" {
-			return ParseHealth(r), nil
-		}
+	if !ok {
+		return nil, nil
 	}
-	return nil, nil
+	return &Health{Health: h, Received: a.HealthAt}, nil
 }
 
-// ParseHealth reads a health report from its event.
-func ParseHealth(r eventstore.Record) *Health {
-	h := &Health{At: r.Time, Host: r.Host}
-	num := func(name string) int64 {
-		if n, ok := count(field(r, name)); ok {
-			return n
-		}
-		return -1
+// Troubled reports whether the health says the agent is not working fully:
+// throttled, restarted, or a sensor degraded or stopped.
+func (h *Health) Troubled() bool {
+	if h.Throttled || h.Restarts > 0 {
+		return true
 	}
-	h.SpoolDepth, h.SpoolBytes, h.SpoolDropped = num("SpoolDepth"), num("SpoolBytes"), num("SpoolDropped")
-	h.EventsRecorded, h.EventsSent, h.SendErrors = num("EventsRecorded"), num("EventsSent"), num("SendErrors")
-	h.EventsTruncated, h.RSSBytes = num("EventsTruncated"), num("RSSBytes")
-	if c := field(r, "CPUSeconds"); c != "" && len(c) <= 20 {
-		if _, err := strconv.ParseFloat(c, 64); err == nil && strings.Trim(c, "0123456789.") == "" {
-			h.CPUSeconds = c
+	for _, s := range h.Sensors {
+		if s.State == wire.SensorDegraded || s.State == wire.SensorStopped {
+			return true
 		}
 	}
-	for _, f := range r.Fields {
-		if name, ok := strings.CutPrefix(f.Name, "Sensor."); ok && name != "" && len(h.Sensors) < MaxSensors {
-			h.Sensors = append(h.Sensors, Sensor{Name: clip(name, 64), Status: clip(f.Value, 1024)})
-		}
-	}
-	return h
-}
-
-// clip cuts s to at most n bytes at a rune boundary, marking the cut.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
+	return false
 }

@@ -2,7 +2,6 @@ package overview_test
 
 import (
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -34,7 +33,8 @@ func TestFleetHealth(t *testing.T) {
 	}
 	defer db.Close()
 	for _, a := range []transport.Agent{
-		{ID: "a1", Hostname: "web-1", LastSeen: now.Add(-time.Minute)},
+		{ID: "a1", Hostname: "web-1", LastSeen: now.Add(-time.Minute), HealthAt: now.Add(-time.Minute),
+			Health: []byte(`{"time":"2026-12-01T10:00:00Z","throttled":true,"throttle":"fim rescans","spool":{},"sensors":[]}`)},
 		{ID: "a2", Hostname: "web-2", LastSeen: now.Add(-overview.OnlineWithin - time.Second)},
 		{ID: "a3", Hostname: "db-1", LastSeen: now.Add(-48 * time.Hour)},
 		{ID: "a4", Hostname: "old", LastSeen: now, Revoked: true, RevokedAt: now},
@@ -71,42 +71,38 @@ func TestFleetHealth(t *testing.T) {
 		f.Drops[0] != (overview.AgentDrops{AgentID: "a1", Host: "web-1", Dropped: 125}) || f.Drops[1].Dropped != 7 {
 		t.Errorf("drops %d %+v", f.Dropped, f.Drops)
 	}
+	if f.NumTroubled != 1 || len(f.Troubled) != 1 || f.Troubled[0].ID != "a1" {
+		t.Errorf("troubled %d %+v, want a1 (throttled)", f.NumTroubled, f.Troubled)
+	}
 	if len(f.Stale) != 3 || f.Stale[0].ID != "a5" || f.Stale[1].ID != "a3" || f.Stale[2].ID != "a2" {
 		t.Errorf("stale = %+v, want never seen first, then longest silent", f.Stale)
 	}
 }
 
-func TestLatestHealth(t *testing.T) {
-	ctx := t.Context()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "vigil.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	h, err := overview.LatestHealth(ctx, db, "a1", now.Add(-time.Hour))
+// TestAgentHealth decodes the stored heartbeat health, checks it again,
+// and says when it reports trouble.
+func TestAgentHealth(t *testing.T) {
+	h, err := overview.AgentHealth(transport.Agent{ID: "a1"})
 	if err != nil || h != nil {
-		t.Fatalf("no reports: %+v, %v", h, err)
+		t.Fatalf("no heartbeat yet: %+v, %v", h, err)
 	}
-	evs := []eventstore.Stored{
-		{AgentID: "a1", BootEpoch: 1, Seq: 1, Host: "web-1", Event: healthEvent("web-1", now.Add(-10*time.Minute), "SpoolDepth", "1")},
-		{AgentID: "a1", BootEpoch: 1, Seq: 2, Host: "web-1", Event: healthEvent("web-1", now.Add(-time.Minute),
-			"SpoolDepth", "42", "SpoolBytes", "4096", "SpoolDropped", "9", "EventsSent", "x1", "CPUSeconds", "1.250",
-			"RSSBytes", strconv.Itoa(30<<20), "Sensor.process", "running <img src=x onerror=alert(1)>", "Sensor.", "nameless")},
-		{AgentID: "a1", BootEpoch: 1, Seq: 3, Host: "web-1", Event: healthEvent("web-1", now.Add(-time.Minute), "EventType", "spool_gap", "DroppedEvents", "9")},
-		{AgentID: "a2", BootEpoch: 1, Seq: 1, Host: "web-2", Event: healthEvent("web-2", now, "SpoolDepth", "7")},
-	}
-	if _, err := db.Insert(ctx, evs); err != nil {
-		t.Fatal(err)
-	}
-	h, err = overview.LatestHealth(ctx, db, "a1", now.Add(-time.Hour))
+	body := `{"time":"2026-12-01T10:00:00Z","cpu_percent":1.5,"rss_bytes":31457280,"restarts":0,"spool":{"records":42,"bytes":4096,"dropped":9},` +
+		`"events_recorded":10,"events_sent":8,"sensors":[{"name":"process","mechanism":"audit-netlink unicast","state":"running","detail":"<img src=x onerror=alert(1)>"}]}`
+	h, err = overview.AgentHealth(transport.Agent{ID: "a1", Health: []byte(body), HealthAt: now})
 	if err != nil || h == nil {
-		t.Fatalf("LatestHealth: %+v, %v", h, err)
+		t.Fatalf("AgentHealth: %+v, %v", h, err)
 	}
-	if h.SpoolDepth != 42 || h.SpoolBytes != 4096 || h.SpoolDropped != 9 || h.EventsSent != -1 || h.EventsRecorded != -1 ||
-		h.CPUSeconds != "1.250" || h.RSSBytes != 30<<20 || !h.At.Equal(now.Add(-time.Minute)) {
+	if h.Spool.Records != 42 || h.Spool.Dropped != 9 || h.RSSBytes != 30<<20 || !h.Received.Equal(now) || h.Troubled() ||
+		len(h.Sensors) != 1 || h.Sensors[0].Detail != "<img src=x onerror=alert(1)>" {
 		t.Errorf("health = %+v", h)
 	}
-	if len(h.Sensors) != 1 || h.Sensors[0] != (overview.Sensor{Name: "process", Status: "running <img src=x onerror=alert(1)>"}) {
-		t.Errorf("sensors = %+v", h.Sensors)
+	h.Sensors[0].State = "degraded"
+	if !h.Troubled() {
+		t.Error("a degraded sensor is not trouble")
+	}
+	for _, bad := range []string{`{"time":"2026-12-01T10:00:00Z","cpu_percent":-1}`, `{"sensors":[]}`, "\xff", `[`} {
+		if _, err := overview.AgentHealth(transport.Agent{ID: "a1", Health: []byte(bad)}); err == nil {
+			t.Errorf("stored health %q accepted", bad)
+		}
 	}
 }

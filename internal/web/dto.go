@@ -8,6 +8,7 @@ import (
 	"github.com/vigil-edr/vigil/internal/authz"
 	"github.com/vigil-edr/vigil/internal/event"
 	"github.com/vigil-edr/vigil/internal/eventstore"
+	"github.com/vigil-edr/vigil/internal/overview"
 	"github.com/vigil-edr/vigil/internal/ruleset"
 	"github.com/vigil-edr/vigil/internal/transport"
 )
@@ -144,7 +145,7 @@ type hostJSON struct {
 	LastSeen     *time.Time `json:"last_seen,omitempty"`
 	Revoked      bool       `json:"revoked"`
 	RevokedAt    *time.Time `json:"revoked_at,omitempty"`
-	// Online is true when the agent was seen within OnlineWindow.
+	// Online is true when the agent was seen within overview.OnlineWithin.
 	Online bool `json:"online"`
 	// Health is the agent's last heartbeat health (wire.Health, as the
 	// server stored it), received at HealthAt.
@@ -152,16 +153,12 @@ type hostJSON struct {
 	HealthAt *time.Time      `json:"health_at,omitempty"`
 }
 
-// OnlineWindow is how recently an agent must have been seen to count as
-// online: three heartbeats (agents send one every 30 s).
-const OnlineWindow = 90 * time.Second
-
 func toHostJSON(a transport.Agent, now time.Time) hostJSON {
 	return hostJSON{
 		ID: a.ID, Hostname: a.Hostname, OS: a.OS, Arch: a.Arch, Version: a.Version, CertSerial: a.CertSerial,
 		CertNotAfter: tm(a.CertNotAfter), EnrolledAt: tm(a.EnrolledAt), LastSeen: tm(a.LastSeen),
 		Revoked: a.Revoked, RevokedAt: tm(a.RevokedAt),
-		Online: !a.Revoked && !a.LastSeen.IsZero() && now.Sub(a.LastSeen) < OnlineWindow,
+		Online: overview.Online(a, now),
 		Health: json.RawMessage(a.Health), HealthAt: tm(a.HealthAt),
 	}
 }

@@ -21,6 +21,30 @@ import (
 type hostRow struct {
 	transport.Agent
 	Status string // online, offline, revoked
+	// Health is the last heartbeat's health, nil before the first or when
+	// it cannot be read (HealthErr).
+	Health    *overview.Health
+	HealthErr bool
+}
+
+// HealthText sums up the last heartbeat health for the hosts list.
+func (h hostRow) HealthText() string {
+	switch {
+	case h.HealthErr:
+		return "unreadable"
+	case h.Health == nil:
+		return "none yet"
+	case h.Health.Troubled():
+		return "degraded"
+	}
+	return "ok"
+}
+
+func newHostRow(a transport.Agent, now time.Time) hostRow {
+	row := hostRow{Agent: a, Status: hostStatus(a, now)}
+	h, err := overview.AgentHealth(a)
+	row.Health, row.HealthErr = h, err != nil
+	return row
 }
 
 func hostStatus(a transport.Agent, now time.Time) string {
@@ -58,7 +82,7 @@ func (s *Server) hostsPage(w http.ResponseWriter, r *http.Request) (any, error) 
 	now := s.now()
 	needle := strings.ToLower(d.Q)
 	for _, a := range as {
-		row := hostRow{Agent: a, Status: hostStatus(a, now)}
+		row := newHostRow(a, now)
 		d.Counts[row.Status]++
 		d.Total++
 		if d.Status != "" && row.Status != d.Status {
@@ -75,7 +99,6 @@ func (s *Server) hostsPage(w http.ResponseWriter, r *http.Request) (any, error) 
 
 type hostData struct {
 	Host      hostRow
-	Health    *overview.Health
 	Inventory *inventory.Host
 	Alerts    []alert.Alert
 	// Hygiene is the host's score, for callers who may read it.
@@ -118,13 +141,8 @@ func (s *Server) hostPage(w http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, err
 	}
 	now := s.now()
-	d := hostData{Host: hostRow{Agent: a, Status: hostStatus(a, now)}, CanRevoke: who(r).role.Allows(authz.PermHostsAdmin),
+	d := hostData{Host: newHostRow(a, now), CanRevoke: who(r).role.Allows(authz.PermHostsAdmin),
 		Act: hostActionsFor(who(r).role, s, a)}
-	if s.opts.Events != nil {
-		if d.Health, err = overview.LatestHealth(r.Context(), s.opts.Events, a.ID, now.Add(-24*time.Hour)); err != nil {
-			return nil, err
-		}
-	}
 	if s.opts.Inventory != nil {
 		inv, err := s.opts.Inventory.HostInventory(r.Context(), a.ID)
 		if err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/vigil-edr/vigil/internal/ruleset"
 	"github.com/vigil-edr/vigil/internal/store/sqlite"
 	"github.com/vigil-edr/vigil/internal/transport"
+	"github.com/vigil-edr/vigil/internal/wire"
 )
 
 // xssPayloads are placed in every attacker-controlled field the pages
@@ -53,8 +54,22 @@ func seedHostile(t *testing.T, h *harness) (agentID string, alertID, caseID int6
 	db := h.be.(*sqlite.DB)
 	now := h.now
 	agentID = "agent-evil"
+	// The last heartbeat's health, as the transport server stores it: every
+	// sensor string (name, mechanism, status line), the throttle reason and
+	// the version are the agent's and hostile.
+	var sensors []wire.SensorHealth
+	for i := range xssPayloads {
+		sensors = append(sensors, wire.SensorHealth{Name: p(i), Mechanism: p(i + 1), State: wire.SensorDegraded,
+			Detail: p(i+2) + " " + p(i+3)})
+	}
+	hb, err := json.Marshal(wire.Health{Time: now.Add(-10 * time.Second), Version: p(4), CPUPercent: 2.5, RSSBytes: 30 << 20,
+		Throttled: true, Throttle: p(5), Spool: wire.SpoolHealth{Records: 3, Bytes: 4096, Dropped: 17}, Sensors: sensors})
+	must(t, err)
+	if _, ok, err := wire.DecodeHealth(hb); !ok || err != nil {
+		t.Fatalf("hostile health refused by wire: %v", err)
+	}
 	must(t, db.PutAgent(ctx, transport.Agent{ID: agentID, Hostname: p(0), OS: p(1), Arch: p(2), Version: p(3),
-		CertSerial: p(4), EnrolledAt: now, LastSeen: now.Add(-time.Hour)}))
+		CertSerial: p(4), EnrolledAt: now, LastSeen: now.Add(-10 * time.Second), Health: hb, HealthAt: now.Add(-10 * time.Second)}))
 	var evs []eventstore.Stored
 	for i := range xssPayloads {
 		e := &event.Event{Time: now.Add(-time.Duration(i+1) * time.Minute), Product: p(i + 1), Categories: []string{"process_creation", p(i + 2)}}
@@ -74,7 +89,7 @@ func seedHostile(t *testing.T, h *harness) (agentID string, alertID, caseID int6
 	gap.Add("DroppedEvents", "17")
 	evs = append(evs, eventstore.Stored{AgentID: agentID, BootEpoch: 1, Seq: 100, Host: p(5), Event: health},
 		eventstore.Stored{AgentID: agentID, BootEpoch: 1, Seq: 101, Host: p(5), Event: gap})
-	_, err := db.Insert(ctx, evs)
+	_, err = db.Insert(ctx, evs)
 	must(t, err)
 
 	item := func(v any) inventory.Item {
@@ -190,6 +205,29 @@ func TestPagesEscapeHostileData(t *testing.T) {
 				t.Errorf("GET %s: payload %q appears unescaped", path, pl)
 			}
 		}
+	}
+	// The heartbeat health is shown, hostile strings as text: the host
+	// page lists every sensor, the hosts list and the overview say the
+	// host is online with degraded health.
+	_, body := h.browser(browserReq{method: "GET", path: "/hosts/" + agentID, sess: &sess})
+	hp := between(body, `<dl class="kv" id="health">`, `</dl>`)
+	for _, want := range []string{"Sensor &lt;script&gt;alert(1)&lt;/script&gt;", "(&#39;&gt;&lt;svg onload=alert(3)&gt;)",
+		": &lt;/title&gt;&lt;script&gt;alert(4)&lt;/script&gt; &lt;/textarea&gt;", `<span class="sensor-degraded">degraded</span>`,
+		"&lt;iframe srcdoc=&#34;&lt;script&gt;alert(7)&lt;/script&gt;&#34;&gt;", "2.5 % CPU", "17 dropped"} {
+		if !strings.Contains(hp, want) {
+			t.Errorf("host page health lacks %q:\n%s", want, hp)
+		}
+	}
+	if n := strings.Count(hp, "<dt>Sensor "); n != len(xssPayloads) {
+		t.Errorf("host page shows %d sensors, want %d", n, len(xssPayloads))
+	}
+	_, body = h.browser(browserReq{method: "GET", path: "/hosts", sess: &sess})
+	if !strings.Contains(body, `<td class="status-online">online</td><td class="health-degraded">degraded (throttled)</td>`) {
+		t.Errorf("hosts list: the host is not online with degraded health:\n%s", between(body, `<table id="hosts">`, `</table>`))
+	}
+	_, body = h.browser(browserReq{method: "GET", path: "/", sess: &sess})
+	if !strings.Contains(body, "<strong>1</strong> online with degraded health") || !strings.Contains(body, `id="fleet-troubled"`) {
+		t.Errorf("overview fleet:\n%s", between(body, "<h2>Fleet</h2>", "</section>"))
 	}
 	// The payloads did render, as text.
 	for path, want := range map[string]string{
