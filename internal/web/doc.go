@@ -125,6 +125,21 @@
 // and Approve is not shown on the viewer's own request; the server
 // enforces all of it regardless (TestActionButtonsCSRF).
 //
+// # Console users
+//
+// The routes under /api/v1/users (users:admin, admins only; users.go)
+// mirror `vigil user`: list, add (name and role), change a role, reset a
+// password, reset TOTP. The server generates every password
+// (authz.NewPassword, about 120 bits) and returns it once in the response
+// body; it is hashed with the authenticator's argon2id parameters and
+// appears in no log or audit entry (TestUserAdmin checks the audit log).
+// A role change, password or TOTP reset ends the user's sessions. A role
+// change that would leave no admin is refused with 409; changes made
+// through this server are serialised, so two admins demoting each other
+// at once cannot both succeed (the CLI does not take part in that lock).
+// The settings page offers the same as forms.js forms and shows a new
+// password with textContent.
+//
 // # Audit
 //
 // Every state-changing request of an identified caller, API or console,
@@ -161,6 +176,7 @@
 //
 // A Server is safe for concurrent use once New has returned; its only
 // mutable state is its metrics, the session sweep time and the alert
-// stream wake-up (AlertsChanged may be called from any goroutine). The
+// stream wake-up (AlertsChanged may be called from any goroutine), and a
+// mutex serialising user changes. The
 // interfaces in Options must be safe for concurrent use.
 package web

@@ -183,6 +183,7 @@ type Server struct {
 
 	enrolKey  []byte // derives TOTP enrolment secrets from pending sessions
 	sweepMu   sync.Mutex
+	usersMu   sync.Mutex // serialises user changes (the last-admin check)
 	lastSweep time.Time
 	alertWake *wakeup // AlertsChanged → alert streams
 

@@ -323,6 +323,7 @@ func (h *harness) pathFor(rt route) string {
 		}
 	}
 	p := strings.Replace(strings.Replace(rt.pattern, "{id}", id, 1), "{sha256}", h.fileSum, 1)
+	p = strings.Replace(p, "{name}", "analyst", 1) // /api/v1/users/{name}/…
 	if rt.pattern == "/api/v1/cases/{id}/files" {
 		p += "?name=sample.bin"
 	}
@@ -351,6 +352,10 @@ func (h *harness) sampleBody(rt route) any {
 		return map[string]any{"rule_id": "rule-high", "host": "h1", "reason": "known admin", "expires_at": h.now.Add(time.Hour)}
 	case "/api/v1/tokens":
 		return map[string]any{"name": "ci", "role": "viewer"}
+	case "/api/v1/users":
+		return map[string]any{"name": "new.viewer", "role": "viewer"}
+	case "/api/v1/users/{name}/role":
+		return map[string]any{"role": "analyst"}
 	case "/api/v1/notify/channels", "/api/v1/notify/channels/{id}":
 		return map[string]any{"name": "soc hook", "kind": "webhook", "url": h.hookURL, "secret": "0123456789abcdef"}
 	case "/api/v1/notify/routes", "/api/v1/notify/routes/{id}":
@@ -954,6 +959,7 @@ func TestNotConfigured(t *testing.T) {
 	h := newHarness(t, be, func(o *Options) {
 		o.Alerts, o.Events, o.Hosts, o.Enrollment, o.Rules, o.AgentHandler, o.Notify = nil, nil, nil, nil, nil, nil, nil
 		o.Cases, o.Audit, o.SCA, o.Vulns, o.Actions, o.Hygiene, o.Playbooks = nil, nil, nil, nil, nil, nil, nil
+		o.Users, o.Sessions, o.Login = nil, nil, nil
 	})
 	for _, rt := range h.srv.routes {
 		if rt.perm == authz.PermPublic || strings.Contains(rt.pattern, "tokens") && !strings.Contains(rt.pattern, "enrollment") ||

@@ -6,7 +6,8 @@
 //   data-confirm  ask first
 //   data-then     "reload" (default), a path with {id} replaced by the
 //                 response's id, or "secret:ELEMENT_ID" to show the
-//                 response's secret in that element, or "result" to
+//                 response's secret (or a user's name and one-time
+//                 password) in that element as text, or "result" to
 //                 report a send test's {sent, error}
 //   data-upload   send the file input named "file" as the raw body, with
 //                 the other fields as query parameters
@@ -81,7 +82,9 @@
       const then = form.dataset.then || "reload";
       if (then.startsWith("secret:")) {
         const out = document.getElementById(then.slice(7));
-        if (out && res) { out.textContent = res.secret; out.closest("[hidden]") && (out.closest("[hidden]").hidden = false); }
+        // A token's secret, or a user's one-time password (with the name).
+        const text = res && (res.secret !== undefined ? res.secret : res.user.name + ": " + res.password);
+        if (out && res) { out.textContent = text; out.closest("[hidden]") && (out.closest("[hidden]").hidden = false); }
         Vigil.toast("Created. Copy the secret now: it is not shown again.");
       } else if (then === "result") {
         Vigil.toast(res && res.sent ? "Sent." : "Not sent: " + ((res && res.error) || "unknown error"), !(res && res.sent));
