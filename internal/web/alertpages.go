@@ -138,8 +138,9 @@ func (s *Server) alertQueue(w http.ResponseWriter, r *http.Request) (any, error)
 		States:    []string{string(alert.StateNew), string(alert.StateAcknowledged), string(alert.StateResolved), string(alert.StateFalsePositive)},
 		CanTriage: who(r).role.Allows(authz.PermAlertsTriage), CanSuppres: who(r).role.Allows(authz.PermSuppressWrite)}
 	// The stream continues from the newest alert in the whole queue, not
-	// just this page.
-	if f.Before == 0 && len(as) > 0 {
+	// just this page. An older page's stream watches that page (the alerts
+	// below before) for changes and gets no new alerts.
+	if len(as) > 0 {
 		d.LastID = as[0].ID
 	} else if f.Before == 0 {
 		if top, err := s.opts.Alerts.ListAlerts(r.Context(), alert.Filter{Limit: 1}); err == nil && len(top) > 0 {
@@ -151,6 +152,9 @@ func (s *Server) alertQueue(w http.ResponseWriter, r *http.Request) (any, error)
 		sq += "&"
 	}
 	d.StreamURL = "/api/v1/alerts/stream?" + sq + "after=" + strconv.FormatInt(d.LastID, 10)
+	if f.Before != 0 {
+		d.StreamURL += "&before=" + strconv.FormatInt(f.Before, 10)
+	}
 	if len(as) == queuePage {
 		d.More, d.OlderURL = true, "/alerts?"+sq+"before="+strconv.FormatInt(as[len(as)-1].ID, 10)
 	}

@@ -95,8 +95,10 @@
 // /alerts lists alerts (filters state, min_level, host, rule_id, as in the
 // API) and alerts.js keeps it current from GET /api/v1/alerts/stream
 // (stream.go: Server-Sent Events, heartbeats, resumable with
-// Last-Event-ID); AlertsChanged wakes the streams when detection recorded
-// an alert. Keys: j/k move, o or Enter open, x select, a acknowledge, s
+// Last-Event-ID; an older page's stream, with before, watches that page's
+// alerts for changes and adds no new ones); AlertsChanged wakes the
+// streams when detection recorded an alert, or an analyst changed one (the
+// streams also poll every second). Keys: j/k move, o or Enter open, x select, a acknowledge, s
 // assign to me, f false positive (asks a reason), u suppress the rule for
 // the host (asks a reason and a duration); with rows selected, a/s/f/u act
 // on all of them. /alerts/{id} shows why the alert fired (the rule, its

@@ -114,6 +114,7 @@ func (s *Server) table() []route {
 				{name: "rule_id", typ: "string", doc: "only this rule"},
 				{name: "min_level", typ: "string", enum: levels, doc: "only this level or higher"},
 				{name: "after", typ: "integer", doc: "send alerts with a greater id (the Last-Event-ID header, sent on reconnection, wins)"},
+				{name: "before", typ: "integer", doc: "watch the alerts below this id (an older page of the queue): their changes are sent, new alerts are not"},
 			},
 			notes: "Events: alert (new; id: is the alert id), update (an alert sent before changed), gone (no longer matches; data {\"id\":N}); a comment line every 15 s. The server ends a connection after 5 minutes; EventSource reconnects with Last-Event-ID."},
 		{method: "GET", pattern: "/api/v1/alerts/{id}", perm: authz.PermAlertsRead, handle: s.getAlert,

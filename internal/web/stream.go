@@ -23,8 +23,11 @@ import (
 // by a reconnecting browser) or the after parameter, so nothing is missed
 // across a reconnection. It looks for changes when woken (AlertsChanged)
 // and every StreamPoll otherwise, with one ListAlerts of the newest
-// streamWindow alerts matching the filter; changes further down the queue
-// are not streamed. A connection ends after StreamMax, and the browser
+// streamWindow alerts matching the filter (the queue page's size); changes
+// further down the queue are not streamed. An older page of the queue
+// passes before (its window is then the alerts below that id, the ones it
+// shows) and after (its newest alert): its alerts' changes are streamed,
+// and new alerts, which are never below before, are not. A connection ends after StreamMax, and the browser
 // reconnects: that re-checks the session, so a signed-out or expired one
 // stops receiving within that time.
 
@@ -53,6 +56,13 @@ func (s *Server) streamAlerts(w http.ResponseWriter, r *http.Request) error {
 			return errorf(CodeBadRequest, "after and Last-Event-ID must be alert ids")
 		}
 		after = n // the header, sent on reconnection, wins
+	}
+	if v := r.URL.Query().Get("before"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			return errorf(CodeBadRequest, "before must be a positive alert id")
+		}
+		f.Before = n
 	}
 	f.Limit = streamWindow
 	rc := http.NewResponseController(w)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"html"
 	"net/http"
 	"strings"
 	"testing"
@@ -147,5 +148,56 @@ func TestAlertStreamEnds(t *testing.T) {
 ended:
 	if st, _, _ := h.do("GET", "/api/v1/alerts/stream", "", nil); st != 401 {
 		t.Errorf("stream without credentials: %d", st)
+	}
+}
+
+// TestAlertStreamOlderPage: the stream of an older queue page (before)
+// pushes another analyst's changes to the alerts that page shows, and no
+// new alerts.
+func TestAlertStreamOlderPage(t *testing.T) {
+	h := newHarness(t, newMemStore(), func(o *Options) {
+		o.StreamMax, o.StreamPoll, o.StreamHeartbeat = 10*time.Second, time.Hour, 50*time.Millisecond
+	})
+	newer, _, err := h.proc.Record(context.Background(), alert.Finding{RuleID: "rule-newer", RuleTitle: "newer", Level: "low",
+		Host: "h3", AgentID: h.agentID, Time: time.Now()})
+	must(t, err)
+	// The page the console renders for ?before=newer, and its stream.
+	sess := h.newSession("analyst", false)
+	resp, body := h.browser(browserReq{method: "GET", path: fmt.Sprintf("/alerts?before=%d", newer), sess: &sess})
+	stream := html.UnescapeString(between(body, `data-stream="`, `"`))
+	if resp.StatusCode != 200 || !strings.Contains(stream, fmt.Sprintf("&before=%d", newer)) {
+		t.Fatalf("older page: %d, stream %q", resp.StatusCode, stream)
+	}
+	ch := h.openStream(t, sess, strings.TrimPrefix(stream, "/api/v1/alerts/stream"), "")
+	next(t, ch, ":", 2*time.Second)
+
+	if st, b, _ := h.do("POST", fmt.Sprintf("/api/v1/alerts/%d/assign", h.alertHigh), "admin", map[string]any{"assignee": "bob"}); st != 200 {
+		t.Fatalf("assign: %d %s", st, b)
+	}
+	ev := next(t, ch, "update", 2*time.Second)
+	if !strings.Contains(ev.data, fmt.Sprintf(`"id":%d,`, h.alertHigh)) || !strings.Contains(ev.data, `"assignee":"bob"`) {
+		t.Errorf("update: %+v", ev)
+	}
+	_, _, err = h.proc.Record(context.Background(), alert.Finding{RuleID: "rule-newest", RuleTitle: "newest", Level: "critical",
+		Host: "h3", AgentID: h.agentID, Time: time.Now()})
+	must(t, err)
+	h.srv.AlertsChanged()
+	deadline := time.After(500 * time.Millisecond)
+	for {
+		select {
+		case ev, ok := <-ch:
+			if !ok {
+				t.Fatal("stream ended")
+			}
+			if ev.name == "alert" {
+				t.Fatalf("older page got a new alert: %+v", ev)
+			}
+			continue
+		case <-deadline:
+		}
+		break
+	}
+	if st, _, _ := h.do("GET", "/api/v1/alerts/stream?before=x", "viewer", nil); st != 400 {
+		t.Errorf("before=x: %d", st)
 	}
 }
