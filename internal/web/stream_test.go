@@ -169,7 +169,8 @@ func TestAlertStreamOlderPage(t *testing.T) {
 		t.Fatalf("older page: %d, stream %q", resp.StatusCode, stream)
 	}
 	ch := h.openStream(t, sess, strings.TrimPrefix(stream, "/api/v1/alerts/stream"), "")
-	next(t, ch, ":", 2*time.Second)
+	next(t, ch, ":", 2*time.Second) // the opening comment, written before the first snapshot
+	next(t, ch, ":", 2*time.Second) // a heartbeat: the loop has taken its first snapshot
 
 	if st, b, _ := h.do("POST", fmt.Sprintf("/api/v1/alerts/%d/assign", h.alertHigh), "admin", map[string]any{"assignee": "bob"}); st != 200 {
 		t.Fatalf("assign: %d %s", st, b)
