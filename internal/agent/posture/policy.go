@@ -39,7 +39,7 @@ type Policy struct {
 	Name         string            `json:"name"`
 	Description  string            `json:"description,omitempty"`
 	References   []string          `json:"references,omitempty"`
-	RegexType    string            `json:"regex_type,omitempty"` // "pcre2" (default) or "osregex"
+	RegexType    string            `json:"regex_type,omitempty"` // "osregex" (the default, as in Wazuh) or "pcre2"
 	Requirements *Requirements     `json:"requirements,omitempty"`
 	Variables    map[string]string `json:"variables,omitempty"` // "$name" → value
 	Checks       []Check           `json:"checks"`
@@ -184,6 +184,12 @@ func Parse(src string, data []byte) (*Policy, error) {
 	case "", "pcre2", "osregex":
 	default:
 		return nil, bad(policyNode, "policy: regex_type %q: want pcre2 or osregex", p.RegexType)
+	}
+	if p.RegexType == "" {
+		// Wazuh's SCA module uses OS_Regex when the header names no engine
+		// (wm_sca.c: "The OS_REGEX engine shall be used"), and its public
+		// CIS policies are written for it (\. is any character there).
+		p.RegexType = "osregex"
 	}
 	if checksNode == nil {
 		return nil, bad(root, "no checks section")

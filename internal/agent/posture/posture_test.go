@@ -256,9 +256,55 @@ func TestOSRegex(t *testing.T) {
 		{`a.b`, `a\.b`},
 		{`\d+\s\w`, `[0-9]+[ ][A-Za-z0-9@_\-]`},
 		{`\(x\)|y$`, `\(x\)|y$`},
+		{`a\pb`, `a[()*+,\-.:;<=>?\[\]!"'#$%&|{}]b`},
+		{`lo\.**x`, `lo.*\*x`},
+		{`^*a|+b`, `^\*a|\+b`},
+		{`(\d+)+`, `([0-9]+)+`},
 	} {
 		if got := fromOSRegex(tc.in); got != tc.want {
 			t.Errorf("fromOSRegex(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	// What the translated patterns match, on lines written for this test.
+	for _, tc := range []struct {
+		pat, line string
+		want      bool
+	}{
+		{`\.+.conf$`, "sshd.conf", true}, // \. is any character: a file-name filter
+		{`\.+.conf$`, "sshdconf", false},
+		{`^\.*DROP\.*eth0\.**\.*10.0.0.0/8`, "DROP  all  --  eth0  *  10.0.0.0/8  0.0.0.0/0", true},
+		{`a\pb`, "a;b", true},
+		{`a\pb`, "a/b", false}, // / is not in OS_Regex's punctuation
+		{`^PASS_MAX_DAYS\s*\t*(\d+)`, "PASS_MAX_DAYS\t99999", true},
+		{`\s`, "\t", false}, // \s is a space only; policies write \s*\t*
+		{`ROOT`, "root", true},  // case-insensitive
+	} {
+		re, err := compileRegex(tc.pat, "osregex")
+		if err != nil {
+			t.Errorf("compileRegex(%q): %v", tc.pat, err)
+			continue
+		}
+		if got := re.MatchString(tc.line); got != tc.want {
+			t.Errorf("OS_Regex %q on %q = %v, want %v (RE2 %s)", tc.pat, tc.line, got, tc.want, re)
+		}
+	}
+}
+
+// A policy that names no engine gets OS_Regex, as in Wazuh's SCA module.
+func TestDefaultEngineIsOSRegex(t *testing.T) {
+	for _, tc := range []struct{ header, want string }{
+		{"", "osregex"},
+		{"  regex_type: pcre2\n", "pcre2"},
+		{"  regex_type: osregex\n", "osregex"},
+	} {
+		src := "policy:\n  id: p\n  name: p\n" + tc.header +
+			"checks:\n  - id: 1\n    title: t\n    condition: all\n    rules: ['f:/etc/x -> r:\\.+.conf$']\n"
+		p, err := Parse("p.yml", []byte(src))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.header, err)
+		}
+		if p.RegexType != tc.want {
+			t.Errorf("header %q: regex type %q, want %q", tc.header, p.RegexType, tc.want)
 		}
 	}
 }

@@ -248,10 +248,11 @@ func parseTerm(m, regexType string, statOK bool) (term, error) {
 	return t, nil
 }
 
-// compileRegex compiles a policy regex for RE2. PCRE2 patterns (the
-// default) compile as they are where RE2 shares the syntax; lookaround,
+// compileRegex compiles a policy regex for RE2. OS_Regex patterns (the
+// default, as in Wazuh) are translated first. PCRE2 patterns (regex_type:
+// pcre2) compile as they are where RE2 shares the syntax; lookaround,
 // backreferences, atomic groups and possessive quantifiers are refused with
-// the reason. OS_Regex patterns (regex_type: osregex) are translated first.
+// the reason.
 // Matching is case-insensitive, as in Wazuh (OS_Regex always was; its PCRE2
 // engine compiles with PCRE2_CASELESS); a pattern may start with (?-i).
 func compileRegex(pat, regexType string) (*regexp.Regexp, error) {
@@ -299,11 +300,15 @@ func unsupportedPCRE(pat string) string {
 }
 
 // fromOSRegex translates Wazuh's OS_Regex syntax to RE2: \. is any
-// character, \p punctuation, \w letters, digits, '-', '@' and '_', \s a
-// space; the special characters are ^ $ | ( ) + * and everything else is
-// literal.
+// character, \p one of the punctuation characters OS_Regex lists, \w
+// letters, digits, '-', '@' and '_', \s a space; the special characters are
+// ^ $ | ( ) + * and everything else is literal. A + or * with nothing to
+// repeat (after another quantifier, or after ^ | ( or at the start) is taken
+// as the literal character: iptables rules write `lo\.**\.*0.0.0.0/0` for
+// "lo, then a literal * further on".
 func fromOSRegex(p string) string {
 	var b strings.Builder
+	repeatable := false // the last item written can take a quantifier
 	for i := 0; i < len(p); i++ {
 		c := p[i]
 		if c == '\\' && i+1 < len(p) {
@@ -326,21 +331,38 @@ func fromOSRegex(p string) string {
 			case 't':
 				b.WriteString(`\t`)
 			case 'p':
-				b.WriteString(`[[:punct:]]`)
+				b.WriteString(osPunct)
 			default:
 				b.WriteString(regexp.QuoteMeta(p[i : i+1]))
 			}
+			repeatable = true
 			continue
 		}
 		switch c {
-		case '^', '$', '|', '(', ')', '+', '*':
+		case '+', '*':
+			if !repeatable {
+				b.WriteString(regexp.QuoteMeta(string(c)))
+				repeatable = true
+				continue
+			}
 			b.WriteByte(c)
+			repeatable = false
+		case '^', '|', '(':
+			b.WriteByte(c)
+			repeatable = false
+		case '$', ')':
+			b.WriteByte(c)
+			repeatable = c == ')'
 		default:
 			b.WriteString(regexp.QuoteMeta(string(c)))
+			repeatable = true
 		}
 	}
 	return b.String()
 }
+
+// osPunct is OS_Regex's \p: ()*+,-.:;<=>?[]!"'#$%&|{} and nothing else.
+const osPunct = `[()*+,\-.:;<=>?\[\]!"'#$%&|{}]`
 
 // splitCommand splits a command line into argv the way Wazuh does before
 // it executes a command without a shell: on blanks, with "double" and
