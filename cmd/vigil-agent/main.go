@@ -54,6 +54,7 @@ func newRootCmd() *cobra.Command {
 	root.PersistentFlags().StringVar(&configPath, "config", "", "configuration file (YAML; defaults apply to what it does not set)")
 
 	var server, token, caFingerprint, caFile, dataDir, cpuProfile string
+	var cpuProfileAfter time.Duration
 	var testInput bool
 	enroll := &cobra.Command{
 		Use:   "enroll --server URL --token TOKEN (--ca-fingerprint HEX | --ca-cert FILE)",
@@ -128,7 +129,13 @@ certificate file. There is no trust on first use.`,
 					return err
 				}
 				defer f.Close()
-				pprof.StartCPUProfile(f)
+				if cpuProfileAfter > 0 {
+					// Start-up work (file baseline, first scans) is left out
+					// of a profile of the steady state.
+					go func() { time.Sleep(cpuProfileAfter); pprof.StartCPUProfile(f) }()
+				} else {
+					pprof.StartCPUProfile(f)
+				}
 				defer pprof.StopCPUProfile()
 			}
 			ho := agent.HostOptions{Version: version}
@@ -146,6 +153,7 @@ certificate file. There is no trust on first use.`,
 	}
 	run.Flags().StringVar(&dataDir, "data", "", "data directory (default from the configuration)")
 	run.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the agent to this file (for performance work)")
+	run.Flags().DurationVar(&cpuProfileAfter, "cpuprofile-after", 0, "start the CPU profile this long after start")
 	run.Flags().BoolVar(&testInput, "test-input", false, "also record each line of standard input as an event and print \"durable EPOCH SEQ\" as the spool makes records durable (for tests)")
 	run.Flags().MarkHidden("test-input")
 	root.AddCommand(enroll, run)

@@ -106,7 +106,7 @@ func runBenchAgent(ctx context.Context, agentBin string, duration, warmup time.D
 	}
 	args := []string{"run", "--config", conf}
 	if p := os.Getenv("VIGIL_AGENT_CPUPROFILE"); p != "" {
-		args = append(args, "--cpuprofile", p)
+		args = append(args, "--cpuprofile", p, "--cpuprofile-after", warmup.String())
 	}
 	agent := exec.CommandContext(ctx, bin, args...)
 	if err := agent.Start(); err != nil {

@@ -23,7 +23,7 @@ type Options struct {
 	// Logger receives source changes and restarts. Nil discards.
 	Logger *slog.Logger
 	// PollInterval is how often a tailed file is checked for new lines and
-	// rotation. Zero means 250 ms.
+	// rotation. Zero means 1 s (a wake-up of the agent each time).
 	PollInterval time.Duration
 }
 
@@ -65,7 +65,7 @@ func New(opts Options) *Sensor {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.PollInterval <= 0 {
-		opts.PollInterval = 250 * time.Millisecond
+		opts.PollInterval = time.Second
 	}
 	return &Sensor{opts: opts}
 }

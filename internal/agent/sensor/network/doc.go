@@ -114,8 +114,8 @@
 // in the order the records were committed (per CPU close to syscall order;
 // across CPUs within a few microseconds). The kernel wakes the reader once
 // 64 KiB are waiting, and the reader drains the ring every
-// Options.FlushEvery (200 ms) regardless, so an event waits at most that
-// long and a quiet host costs five wake-ups a second. out receives one
+// Options.FlushEvery (1 s) regardless, so an event waits at most that
+// long and a quiet host costs one wake-up a second. out receives one
 // reused *event.Event: it must copy what it keeps. Status and Listening are
 // safe to call from any goroutine. A Sensor runs once at a time.
 //

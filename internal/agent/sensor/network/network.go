@@ -36,7 +36,9 @@ type Options struct {
 	RingBytes int
 	// FlushEvery is the longest a record waits in the ring buffer before
 	// the sensor reads it (the kernel wakes the sensor early once 64 KiB
-	// are waiting). Zero means 200 ms.
+	// are waiting). Zero means 1 s: every read is a wake-up of the agent,
+	// and a connection event is not needed sooner than the batch that
+	// carries it to the server (sent at most every second).
 	FlushEvery time.Duration
 	// PollEvery is the sock_diag polling interval of the fallback
 	// mechanism. Zero means 2 s.
@@ -69,7 +71,7 @@ func (o *Options) setDefaults() {
 		o.RingBytes += o.RingBytes & -o.RingBytes
 	}
 	if o.FlushEvery <= 0 {
-		o.FlushEvery = 200 * time.Millisecond
+		o.FlushEvery = time.Second
 	}
 	if o.PollEvery <= 0 {
 		o.PollEvery = 2 * time.Second

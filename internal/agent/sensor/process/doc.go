@@ -89,7 +89,7 @@
 // fresh *event.Event that out may keep. The receiver waits for records in
 // the Go runtime's poller (not in a blocking system call), reads up to 32
 // records per recvmmsg, starts a round of reading at most every
-// Options.Round (20 ms: the records of the execs in between wait in the
+// Options.Round (100 ms: the records of the execs in between wait in the
 // kernel and cost one wake-up, not several per exec), and calls out itself for an event whose hash is
 // known when nothing is queued before it; an event that waits for its hash,
 // and those behind it, go through a bounded queue (Options.QueueSize) to the
