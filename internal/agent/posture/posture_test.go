@@ -276,8 +276,8 @@ func TestOSRegex(t *testing.T) {
 		{`a\pb`, "a;b", true},
 		{`a\pb`, "a/b", false}, // / is not in OS_Regex's punctuation
 		{`^PASS_MAX_DAYS\s*\t*(\d+)`, "PASS_MAX_DAYS\t99999", true},
-		{`\s`, "\t", false}, // \s is a space only; policies write \s*\t*
-		{`ROOT`, "root", true},  // case-insensitive
+		{`\s`, "\t", false},    // \s is a space only; policies write \s*\t*
+		{`ROOT`, "root", true}, // case-insensitive
 	} {
 		re, err := compileRegex(tc.pat, "osregex")
 		if err != nil {
