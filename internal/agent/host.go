@@ -85,7 +85,7 @@ func HostSensors(cfg Config, agentID string, th *throttle.Signal, log *slog.Logg
 		}})
 	}
 	if cfg.Sensors.FIM {
-		f := fim.New(fim.Options{Paths: cfg.Sensors.FIMPaths, StateDir: filepath.Join(cfg.DataDir, "fim"), Logger: log})
+		f := fim.New(fim.Options{Paths: cfg.Sensors.FIMPaths, StateDir: filepath.Join(cfg.DataDir, "fim"), Logger: log, Throttle: th})
 		out = append(out, sensorFunc{"fim", f.Run, func() wire.SensorHealth {
 			st := f.Status()
 			errs := ""

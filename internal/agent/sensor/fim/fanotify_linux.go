@@ -130,6 +130,7 @@ func (w *watcher) follow(ctx context.Context) error {
 	defer stop()
 	buf := make([]byte, 256<<10)
 	last := time.Now()
+	var pauser *time.Timer
 	for ctx.Err() == nil {
 		w.f.SetReadDeadline(time.Now().Add(time.Second))
 		n, err := w.f.Read(buf)
@@ -139,6 +140,7 @@ func (w *watcher) follow(ctx context.Context) error {
 			}
 			return fmt.Errorf("fim: read fanotify: %w", err)
 		}
+		took := time.Now()
 		if n > 0 {
 			if err := w.events(buf[:n]); err != nil {
 				return err
@@ -147,6 +149,31 @@ func (w *watcher) follow(ctx context.Context) error {
 		if time.Since(last) >= time.Second {
 			w.periodic()
 			last = time.Now()
+		}
+		if n == len(buf) {
+			continue // probably more queued
+		}
+		// Let the next events gather in the kernel and take them in one
+		// read: Round after this one, ThrottleRound while backing off.
+		pause := w.s.opts.Round
+		if w.s.opts.Throttle.On() {
+			pause = w.s.opts.ThrottleRound
+		}
+		if n == 0 || pause <= 0 {
+			continue
+		}
+		if pause = time.Until(took.Add(pause)); pause > 0 {
+			if pauser == nil {
+				pauser = time.NewTimer(pause)
+			} else {
+				pauser.Reset(pause)
+			}
+			select {
+			case <-ctx.Done():
+				pauser.Stop()
+				return nil
+			case <-pauser.C:
+			}
 		}
 	}
 	return nil
@@ -190,6 +217,7 @@ const metadataLen = 24
 
 // events handles one read's worth of events.
 func (w *watcher) events(b []byte) error {
+	clear(w.procs)
 	for len(b) >= metadataLen {
 		evLen := int(binary.NativeEndian.Uint32(b[0:]))
 		vers := b[4]
@@ -261,7 +289,16 @@ func (w *watcher) event(mask uint64, pid int32, info []byte) {
 	if !relevant(path) && !relevant(oldPath) && !relevant(newPath) {
 		return
 	}
-	p := w.process(pid, pidfd, hasPidfd)
+	// A writer's modify, close and rename events usually come in one read:
+	// /proc is read once per process and read.
+	p, ok := w.procs[pid]
+	if !ok || p.pid <= 0 {
+		p = w.process(pid, pidfd, hasPidfd)
+		if w.procs == nil {
+			w.procs = make(map[int32]proc)
+		}
+		w.procs[pid] = p
+	}
 	switch {
 	case mask&unix.FAN_RENAME != 0:
 		w.rename(oldPath, newPath, &p)

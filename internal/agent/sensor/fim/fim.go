@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/vigil-edr/vigil/internal/agent/throttle"
 )
 
 // ErrUnsupported is returned by Run on systems the sensor does not support.
@@ -66,6 +68,19 @@ type Options struct {
 	PollInterval time.Duration
 	// Poll forces the polling fallback even where fanotify works.
 	Poll bool
+	// Round is the shortest time between two reads of the fanotify queue:
+	// the events of the writes in between wait (and merge) in the kernel
+	// and cost one wake-up of the agent instead of one or two per write.
+	// Zero means 200 ms; negative reads as soon as an event arrives.
+	Round time.Duration
+	// Throttle, when on (the agent is over its CPU budget), makes the
+	// sensor back off: it reads the queue every ThrottleRound, letting
+	// events wait in the kernel (a queue overflow costs a rescan, never a
+	// change). Nil never throttles.
+	Throttle *throttle.Signal
+	// ThrottleRound is the pause between reads while throttled. Zero means
+	// 1 s.
+	ThrottleRound time.Duration
 }
 
 // Status says how the sensor watches and whether it works.
@@ -125,6 +140,12 @@ func New(opts Options) *Sensor {
 	}
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = 30 * time.Second
+	}
+	if opts.Round == 0 {
+		opts.Round = 200 * time.Millisecond
+	}
+	if opts.ThrottleRound <= 0 {
+		opts.ThrottleRound = time.Second
 	}
 	return &Sensor{opts: opts}
 }

@@ -73,6 +73,7 @@ type watcher struct {
 	mounts   map[[8]byte]int     // fsid → an open directory on that filesystem, for open_by_handle_at
 	pending  map[string]pending
 	users    map[uint32]string
+	procs    map[int32]proc // acting processes of the events of one read
 	ev       event.Event
 	markErrs int
 	hashBuf  []byte

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-edr/vigil/internal/agent/throttle"
 	"github.com/vigil-edr/vigil/internal/event"
 )
 
@@ -351,5 +352,23 @@ func TestResolveRoots(t *testing.T) {
 	want := []string{"/etc dir=true", "/home/a/.ssh dir=true", "/home/b/.ssh dir=true", "/missing/x dir=true", "/home/a/.bashrc dir=false"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("roots\n got %v\nwant %v", got, want)
+	}
+}
+
+// TestThrottleBacksOff: while the agent is over its CPU budget the sensor
+// reads the fanotify queue only every ThrottleRound; the changes made in
+// between are still reported, later.
+func TestThrottleBacksOff(t *testing.T) {
+	tmp := t.TempDir()
+	var th throttle.Signal
+	th.Set(true)
+	r := start(t, Options{Paths: []string{tmp}, Round: -1, Throttle: &th, ThrottleRound: 700 * time.Millisecond})
+	write(t, filepath.Join(tmp, "a"), "a")
+	r.expect(t, 5*time.Second, want{fields: map[string]string{"Action": "created", "TargetFilename": filepath.Join(tmp, "a")}})
+	got := time.Now()
+	write(t, filepath.Join(tmp, "b"), "b")
+	r.expect(t, 5*time.Second, want{fields: map[string]string{"Action": "created", "TargetFilename": filepath.Join(tmp, "b")}})
+	if d := time.Since(got); d < 500*time.Millisecond {
+		t.Errorf("throttled: a change came %v after the previous read, want ≥ 500 ms (ThrottleRound 700 ms)", d)
 	}
 }
