@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vigil-edr/vigil/internal/agent/fdwait"
 )
 
 // initFanotify creates the notification group: file handles of the
@@ -31,8 +33,10 @@ func (w *watcher) initFanotify() error {
 	if err != nil {
 		return fmt.Errorf("fanotify_init: %w", err)
 	}
-	// Non-blocking, so the runtime poller serves reads and read deadlines.
-	w.f = os.NewFile(uintptr(fd), "fanotify")
+	// Non-blocking, and read between waits in poll(2) (package fdwait):
+	// in the runtime's poller every event would wake the agent even while
+	// the sensor pauses between rounds.
+	w.fan = fd
 	w.mask = baseMask | unix.FAN_RENAME
 	// Probe the mask on a directory that surely exists: FAN_RENAME is
 	// refused (EINVAL) before Linux 5.17.
@@ -43,8 +47,8 @@ func (w *watcher) initFanotify() error {
 		unix.FanotifyMark(fd, unix.FAN_MARK_REMOVE|unix.FAN_MARK_ONLYDIR, w.mask, unix.AT_FDCWD, probe)
 	}
 	if err := unix.FanotifyMark(fd, unix.FAN_MARK_ADD|unix.FAN_MARK_ONLYDIR, w.mask, unix.AT_FDCWD, probe); err != nil {
-		w.f.Close()
-		w.f = nil
+		unix.Close(w.fan)
+		w.fan = -1
 		return fmt.Errorf("fanotify_mark %s: %w", probe, err)
 	}
 	unix.FanotifyMark(fd, unix.FAN_MARK_REMOVE|unix.FAN_MARK_ONLYDIR, w.mask, unix.AT_FDCWD, probe)
@@ -54,14 +58,14 @@ func (w *watcher) initFanotify() error {
 // mark adds a fanotify mark on dir and remembers its file handle, so that
 // events name it without a system call.
 func (w *watcher) mark(dir string) {
-	if w.f == nil {
+	if w.fan < 0 {
 		w.marked[dir] = struct{}{}
 		return
 	}
 	if _, ok := w.marked[dir]; ok {
 		return
 	}
-	if err := unix.FanotifyMark(int(w.f.Fd()), unix.FAN_MARK_ADD|unix.FAN_MARK_ONLYDIR, w.mask, unix.AT_FDCWD, dir); err != nil {
+	if err := unix.FanotifyMark(w.fan, unix.FAN_MARK_ADD|unix.FAN_MARK_ONLYDIR, w.mask, unix.AT_FDCWD, dir); err != nil {
 		w.markErrs++
 		if !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ENOTDIR) {
 			w.setErr(fmt.Errorf("fanotify_mark %s: %w (%d directories not watched)", dir, err, w.markErrs))
@@ -126,18 +130,30 @@ func (w *watcher) dirPath(fsid []byte, typ int32, h []byte) string {
 
 // follow reads fanotify events until ctx ends.
 func (w *watcher) follow(ctx context.Context) error {
-	stop := context.AfterFunc(ctx, func() { w.f.SetReadDeadline(time.Now()) })
-	defer stop()
+	wait, err := fdwait.New(ctx)
+	if err != nil {
+		return fmt.Errorf("fim: %w", err)
+	}
+	defer wait.Close()
 	buf := make([]byte, 256<<10)
 	last := time.Now()
 	var pauser *time.Timer
 	for ctx.Err() == nil {
-		w.f.SetReadDeadline(time.Now().Add(time.Second))
-		n, err := w.f.Read(buf)
-		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
-			if ctx.Err() != nil {
-				break
+		n, err := unix.Read(w.fan, buf)
+		switch {
+		case errors.Is(err, unix.EAGAIN) || (err == nil && n == 0):
+			// Nothing queued: wait for the next event, at most a second
+			// (periodic work).
+			if _, err := wait.Wait(w.fan, time.Second); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("fim: wait for fanotify: %w", err)
 			}
+			n = 0
+		case errors.Is(err, unix.EINTR):
+			continue
+		case err != nil:
 			return fmt.Errorf("fim: read fanotify: %w", err)
 		}
 		took := time.Now()
@@ -150,17 +166,14 @@ func (w *watcher) follow(ctx context.Context) error {
 			w.periodic()
 			last = time.Now()
 		}
-		if n == len(buf) {
-			continue // probably more queued
+		if n == 0 || n == len(buf) {
+			continue // waited, or probably more queued
 		}
 		// Let the next events gather in the kernel and take them in one
 		// read: Round after this one, ThrottleRound while backing off.
 		pause := w.s.opts.Round
 		if w.s.opts.Throttle.On() {
 			pause = w.s.opts.ThrottleRound
-		}
-		if n == 0 || pause <= 0 {
-			continue
 		}
 		if pause = time.Until(took.Add(pause)); pause > 0 {
 			if pauser == nil {
@@ -497,8 +510,8 @@ func (w *watcher) move(oldPath, newPath string, keep bool) {
 				w.dirs[key] = nd
 			} else {
 				delete(w.dirs, key)
-				if newPath != "" && w.f != nil {
-					unix.FanotifyMark(int(w.f.Fd()), unix.FAN_MARK_REMOVE|unix.FAN_MARK_ONLYDIR, w.mask, unix.AT_FDCWD, nd)
+				if newPath != "" && w.fan >= 0 {
+					unix.FanotifyMark(w.fan, unix.FAN_MARK_REMOVE|unix.FAN_MARK_ONLYDIR, w.mask, unix.AT_FDCWD, nd)
 				}
 			}
 		}

@@ -65,7 +65,7 @@ type watcher struct {
 
 	dirty    bool
 	lastSave time.Time
-	f        *os.File // the fanotify group; nil when polling
+	fan      int // the fanotify group, kept out of the Go runtime poller (package fdwait); -1 when polling
 	mask     uint64
 	pidfds   bool                // the group reports pidfds
 	dirs     map[string]string   // directory handle key → path
@@ -87,7 +87,7 @@ func (s *Sensor) Run(ctx context.Context, out func(*event.Event)) error {
 		s: s, out: out,
 		dirs: map[string]string{}, marked: map[string]struct{}{}, mounts: map[[8]byte]int{},
 		pending: map[string]pending{}, users: map[uint32]string{},
-		hashBuf: make([]byte, 64<<10),
+		hashBuf: make([]byte, 64<<10), fan: -1,
 	}
 	if s.opts.StateDir != "" {
 		w.state, _ = filepath.Abs(s.opts.StateDir)
@@ -113,7 +113,7 @@ func (s *Sensor) Run(ctx context.Context, out func(*event.Event)) error {
 		s.opts.Logger.Warn("fim: " + degraded.Error())
 	}
 	source := "fanotify"
-	if w.f == nil {
+	if w.fan < 0 {
 		source = "poll"
 	}
 	s.update(func(st *Status) { st.Source, st.Err = source, nil })
@@ -131,7 +131,7 @@ func (s *Sensor) Run(ctx context.Context, out func(*event.Event)) error {
 		}
 	})
 
-	if w.f == nil {
+	if w.fan < 0 {
 		err = w.poll(ctx)
 	} else {
 		err = w.follow(ctx)
@@ -142,8 +142,8 @@ func (s *Sensor) Run(ctx context.Context, out func(*event.Event)) error {
 }
 
 func (w *watcher) close() {
-	if w.f != nil {
-		w.f.Close()
+	if w.fan >= 0 {
+		unix.Close(w.fan)
 	}
 	for _, fd := range w.mounts {
 		unix.Close(fd)

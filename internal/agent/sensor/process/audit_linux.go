@@ -41,8 +41,6 @@ type nlSocket struct {
 	pid uint32
 	seq atomic.Uint32
 	buf []byte
-	// file, once set by pollable, owns fd: Close closes it.
-	file *os.File
 }
 
 func newNLSocket(groups uint32, timeout time.Duration, rcvbuf int) (*nlSocket, error) {
@@ -120,30 +118,7 @@ func (s *nlSocket) Receive(nonBlocking bool, p libaudit.NetlinkParser) ([]syscal
 	return p(s.buf[:n])
 }
 
-func (s *nlSocket) Close() error {
-	if s.file != nil {
-		return s.file.Close()
-	}
-	return syscall.Close(s.fd)
-}
-
-// pollable puts the socket in non-blocking mode and registers it with the
-// Go runtime's poller, so that the receiver waits for records parked in the
-// poller rather than in a blocking system call. (A goroutine blocked in a
-// system call keeps its P busy and the runtime's sysmon thread polling
-// every 20 µs to retake it; that, not the receive itself, was most of the
-// sensor's CPU per exec.) Go's own send and receive calls keep working on
-// the non-blocking socket: the audit requests get their replies at once,
-// and go-libaudit's release of the audit PID does not wait anyway.
-func (s *nlSocket) pollable() (syscall.RawConn, error) {
-	if s.file == nil {
-		if err := syscall.SetNonblock(s.fd, true); err != nil {
-			return nil, err
-		}
-		s.file = os.NewFile(uintptr(s.fd), "audit-netlink")
-	}
-	return s.file.SyscallConn()
-}
+func (s *nlSocket) Close() error { return syscall.Close(s.fd) }
 
 // recvBatch is how many netlink messages one recvBatch.recv reads at most.
 // The kernel sends each audit record as a datagram of its own, so a single

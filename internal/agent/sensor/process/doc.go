@@ -86,11 +86,12 @@
 // Run uses one goroutine to receive, parse and enrich (it must keep up with
 // the kernel), the hash workers, and one output goroutine. out is called in
 // the order the kernel completed the execs, one event at a time, each a
-// fresh *event.Event that out may keep. The receiver waits for records in
-// the Go runtime's poller (not in a blocking system call), reads up to 32
-// records per recvmmsg, starts a round of reading at most every
-// Options.Round (100 ms: the records of the execs in between wait in the
-// kernel and cost one wake-up, not several per exec), and calls out itself for an event whose hash is
+// fresh *event.Event that out may keep. The receiver keeps the socket out
+// of the Go runtime's poller (package fdwait), starts a round of reading at
+// most every Options.Round (100 ms: the records of the execs in between wait
+// in the kernel and wake nothing), reads up to 32 records per recvmmsg
+// without waiting, and waits in poll(2) only when a read found nothing. It
+// calls out itself for an event whose hash is
 // known when nothing is queued before it; an event that waits for its hash,
 // and those behind it, go through a bounded queue (Options.QueueSize) to the
 // output goroutine. When the queue is full the receiver blocks and

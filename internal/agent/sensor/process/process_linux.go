@@ -7,13 +7,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/vigil-edr/vigil/internal/agent/fdwait"
 	"github.com/vigil-edr/vigil/internal/agent/usernames"
 	"github.com/vigil-edr/vigil/internal/event"
 	"github.com/vigil-edr/vigil/internal/hunt/auditd"
@@ -70,33 +70,24 @@ func (s *Sensor) Run(ctx context.Context, out func(*event.Event)) error {
 // receive reads records, up to recvBatch per system call, until ctx ends,
 // turns them into items and hands them to o in order.
 func (s *Sensor) receive(ctx context.Context, a *auditConn, p *pipeline, o *outlet) error {
-	rc, err := a.rxSock.pollable()
+	// The socket stays out of the Go runtime's poller (package fdwait):
+	// between rounds the records of the next execs gather in the kernel
+	// without waking anything. Each round reads what is queued without
+	// waiting; only a read that found nothing waits, in poll(2), for the
+	// next record, at most recvTimeout when events may be pending. An idle
+	// sensor does not wake up at all.
+	fd := a.rxSock.fd
+	w, err := fdwait.New(ctx)
 	if err != nil {
-		return fmt.Errorf("process sensor: audit socket: %w", err)
+		return fmt.Errorf("process sensor: %w", err)
 	}
-	f := a.rxSock.file
-	// Waits end at ctx's end (a deadline in the past), or recvTimeout
-	// after the last record while events may be pending; an idle sensor
-	// does not wake up at all.
-	stop := context.AfterFunc(ctx, func() { _ = f.SetReadDeadline(time.Unix(1, 0)) })
-	defer stop()
+	defer w.Close()
 	b := newBatch()
-	deadline := false
 	roundStart := time.Now()
 	var pauser *time.Timer
-	var n int
-	var rerr error
-	read := func(fd uintptr) bool {
-		n, rerr = b.recv(int(fd))
-		return !errors.Is(rerr, syscall.EAGAIN)
-	}
 	for ctx.Err() == nil {
-		n, rerr = 0, nil
 		p.cacheOnly = s.opts.Throttle.On()
-		err := rc.Read(read)
-		if err == nil {
-			err = rerr
-		}
+		n, err := b.recv(fd)
 		for i := range n {
 			if typ, data, ok := b.message(i); ok {
 				p.record(typ, data)
@@ -108,7 +99,7 @@ func (s *Sensor) receive(ctx context.Context, a *auditConn, p *pipeline, o *outl
 		case err == nil:
 			// Probably all read: hand over what is complete. (Waiting a
 			// little for an exec's remaining records to gather costs more,
-			// a timer wake-up per exec, than the poller's wake-up per batch.)
+			// a timer wake-up per exec, than a wake-up per round.)
 			if !o.drain(ctx, p) {
 				return nil
 			}
@@ -136,43 +127,32 @@ func (s *Sensor) receive(ctx context.Context, a *auditConn, p *pipeline, o *outl
 			}
 			roundStart = time.Now()
 			p.newRound()
-			// Wait for the next record; at most recvTimeout when events
-			// may be pending.
-			if p.pending || deadline {
-				deadline = p.pending
-				var t time.Time
-				if deadline {
-					t = time.Now().Add(recvTimeout)
-				}
-				if f.SetReadDeadline(t) != nil || ctx.Err() != nil {
-					return nil
-				}
+		case errors.Is(err, syscall.EAGAIN):
+			// Nothing queued: wait for the next record.
+			timeout := time.Duration(-1)
+			if p.pending {
+				timeout = recvTimeout
 			}
-			continue
-		case errors.Is(err, os.ErrDeadlineExceeded):
+			ready, err := w.Wait(fd, timeout)
 			if ctx.Err() != nil {
 				return nil
 			}
-			// Quiet for recvTimeout: complete what is pending, since the
-			// records that would complete it are not coming; then wait
-			// without a deadline.
-			p.flush()
-			if !o.drain(ctx, p) {
-				return nil
+			if err != nil {
+				return fmt.Errorf("process sensor: wait for records: %w", err)
 			}
-			deadline = false
-			if f.SetReadDeadline(time.Time{}) != nil || ctx.Err() != nil {
-				return nil
+			if !ready {
+				// Quiet for recvTimeout: complete what is pending, since
+				// the records that would complete it are not coming.
+				p.flush()
+				if !o.drain(ctx, p) {
+					return nil
+				}
 			}
-			continue
+			roundStart = time.Now()
 		case errors.Is(err, syscall.EINTR):
-			continue
 		case errors.Is(err, syscall.ENOBUFS):
 			s.lost.Add(1)
 			s.opts.Logger.Warn("process sensor: audit socket overrun, records lost")
-			continue
-		case errors.Is(err, os.ErrClosed):
-			return nil
 		default:
 			return fmt.Errorf("process sensor: receive: %w", err)
 		}
