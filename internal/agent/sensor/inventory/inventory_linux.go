@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vigil-edr/vigil/internal/agent/fdwait"
 	"github.com/vigil-edr/vigil/internal/event"
 )
 
@@ -224,11 +225,6 @@ func openUevent() (int, error) {
 		unix.Close(fd)
 		return -1, fmt.Errorf("uevent bind: %w", err)
 	}
-	tv := unix.NsecToTimeval(int64(250 * time.Millisecond))
-	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		unix.Close(fd)
-		return -1, fmt.Errorf("uevent timeout: %w", err)
-	}
 	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20)
 	return fd, nil
 }
@@ -239,6 +235,16 @@ func openUevent() (int, error) {
 // may have been lost.
 func (s *Sensor) readUevents(ctx context.Context, fd int, modules chan<- struct{}) {
 	defer unix.Close(fd)
+	// Waits are in poll(2) until a uevent comes or ctx ends (package
+	// fdwait); a receive timeout instead woke the agent four times a
+	// second for nothing, each a blocked system call for the runtime to
+	// take back.
+	wait, err := fdwait.New(ctx)
+	if err != nil {
+		s.update(func(st *Status) { st.Uevent = "stopped: " + err.Error() })
+		return
+	}
+	defer wait.Close()
 	buf := make([]byte, 16<<10)
 	signal := func() {
 		select {
@@ -247,9 +253,15 @@ func (s *Sensor) readUevents(ctx context.Context, fd int, modules chan<- struct{
 		}
 	}
 	for ctx.Err() == nil {
-		n, _, err := unix.Recvfrom(fd, buf, 0)
+		n, _, err := unix.Recvfrom(fd, buf, unix.MSG_DONTWAIT)
 		switch {
-		case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR):
+		case errors.Is(err, unix.EAGAIN):
+			if _, err := wait.Wait(fd, -1); err != nil && ctx.Err() == nil {
+				s.update(func(st *Status) { st.Uevent = "stopped: " + err.Error() })
+				return
+			}
+			continue
+		case errors.Is(err, unix.EINTR):
 			continue
 		case errors.Is(err, unix.ENOBUFS):
 			signal()

@@ -112,10 +112,11 @@
 //
 // Run uses one goroutine: it reads the ring buffer, enriches, and calls out
 // in the order the records were committed (per CPU close to syscall order;
-// across CPUs within a few microseconds). The kernel wakes the reader once
-// 64 KiB are waiting, and the reader drains the ring every
-// Options.FlushEvery (1 s) regardless, so an event waits at most that
-// long and a quiet host costs one wake-up a second. out receives one
+// across CPUs within a few microseconds). The reader drains the ring
+// without waiting every Options.FlushEvery (1 s), on a timer, and a tenth
+// of that after a drain that found a quarter of the ring or more, so an
+// event waits at most a second, a burst is taken ten times a second, and a
+// quiet host costs one wake-up a second. out receives one
 // reused *event.Event: it must copy what it keeps. Status and Listening are
 // safe to call from any goroutine. A Sensor runs once at a time.
 //

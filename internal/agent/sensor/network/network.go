@@ -35,8 +35,8 @@ type Options struct {
 	// 1,700 records). Records that do not fit are dropped and counted.
 	RingBytes int
 	// FlushEvery is the longest a record waits in the ring buffer before
-	// the sensor reads it (the kernel wakes the sensor early once 64 KiB
-	// are waiting). Zero means 1 s: every read is a wake-up of the agent,
+	// the sensor reads it (FlushEvery/10 after a drain that found a quarter
+	// of the ring or more). Zero means 1 s: every read is a wake-up of the agent,
 	// and a connection event is not needed sooner than the batch that
 	// carries it to the server (sent at most every second).
 	FlushEvery time.Duration

@@ -84,14 +84,21 @@ func (s *Sensor) runProbe(ctx context.Context, p *probe, diag *diagSock, out fun
 	)
 	clk.sync()
 	nextReport := time.Now()
-	p.reader.SetDeadline(time.Now().Add(s.opts.FlushEvery))
+	// The ring is drained without waiting (a deadline in the past) every
+	// FlushEvery, on a timer: waiting in the reader's epoll instead is a
+	// system call blocked for up to FlushEvery, which the runtime takes
+	// its P back from and then wakes its monitor for, dozens of wake-ups a
+	// time. After a drain that took a quarter of the ring or more, the next
+	// comes after FlushEvery/10, so a burst is not dropped while a timer
+	// runs.
+	tick := time.NewTimer(0)
+	defer tick.Stop()
+	drained := 0
+	p.reader.SetDeadline(time.Unix(1, 0))
 	for {
 		err := p.reader.ReadInto(&rec)
 		switch {
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			if ctx.Err() != nil {
-				return nil
-			}
 			s.dropped.Store(p.drops())
 			now := time.Now()
 			if diag != nil && !now.Before(nextReport) {
@@ -99,7 +106,17 @@ func (s *Sensor) runProbe(ctx context.Context, p *probe, diag *diagSock, out fun
 				s.report(diag, procs, &ev, out)
 				nextReport = now.Add(s.opts.ReportEvery)
 			}
-			p.reader.SetDeadline(time.Now().Add(s.opts.FlushEvery))
+			next := s.opts.FlushEvery
+			if drained >= p.reader.BufferSize()/4 {
+				next /= 10
+			}
+			drained = 0
+			tick.Reset(next)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-tick.C:
+			}
 			continue
 		case err != nil:
 			if ctx.Err() != nil {
@@ -107,6 +124,7 @@ func (s *Sensor) runProbe(ctx context.Context, p *probe, diag *diagSock, out fun
 			}
 			return fmt.Errorf("ring buffer: %w", err)
 		}
+		drained += len(rec.RawSample) + 8 // each record has an 8-byte header in the ring
 		if len(rec.RawSample) == dnsRecordSize {
 			if n := int(binary.NativeEndian.Uint16(rec.RawSample[2:])); n <= dnsRecordSize-8 {
 				names.learn(time.Now(), rec.RawSample[8:8+n])
