@@ -98,13 +98,11 @@ type statBuf [2048]byte
 // value is left out rather than guessed.
 func (b *statBuf) startTime(pid, ppid, comm string) (start string, alive bool) {
 	// open+read+close into a reused buffer, as for the cgroup.
-	fd, err := syscall.Open("/proc/"+pid+"/stat", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	n, err := rawReadFile("/proc/"+pid+"/stat", b[:])
 	if err != nil {
 		return "", false
 	}
-	n, err := syscall.Read(fd, b[:])
-	syscall.Close(fd)
-	if err != nil || n <= 0 || n == len(b) {
+	if n <= 0 || n == len(b) {
 		return "", true
 	}
 	st, err := procfs.ParseStat(b[:n])
@@ -133,12 +131,7 @@ const maxCgroups = 4096
 func (c *cgroups) lookup(pid string) (cgroupInfo, bool) {
 	// open+read+close into a reused buffer: on the hot path, and most
 	// short-lived processes are already gone (one failed open).
-	fd, err := syscall.Open("/proc/"+pid+"/cgroup", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		return cgroupInfo{}, false
-	}
-	n, err := syscall.Read(fd, c.buf[:])
-	syscall.Close(fd)
+	n, err := rawReadFile("/proc/"+pid+"/cgroup", c.buf[:])
 	if err != nil || n <= 0 {
 		return cgroupInfo{}, false
 	}
@@ -269,7 +262,7 @@ func newHasher(maxBytes int64, queue int) *hasher {
 // not be hashed (too big, queue full, cacheOnly).
 func (h *hasher) lookup(path string, cacheOnly bool) (sum string, job *hashJob, missing, ok bool) {
 	var st syscall.Stat_t
-	if path == "" || syscall.Stat(path, &st) != nil {
+	if path == "" || rawStat(path, &st) != nil {
 		return "", nil, true, false
 	}
 	if st.Mode&syscall.S_IFMT != syscall.S_IFREG || st.Size > h.maxBytes {
