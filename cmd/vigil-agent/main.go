@@ -55,6 +55,7 @@ func newRootCmd() *cobra.Command {
 
 	var server, token, caFingerprint, caFile, dataDir, cpuProfile string
 	var cpuProfileAfter time.Duration
+	var memProfile string
 	var testInput bool
 	enroll := &cobra.Command{
 		Use:   "enroll --server URL --token TOKEN (--ca-fingerprint HEX | --ca-cert FILE)",
@@ -138,6 +139,14 @@ certificate file. There is no trust on first use.`,
 				}
 				defer pprof.StopCPUProfile()
 			}
+			if memProfile != "" {
+				defer func() {
+					if f, err := os.Create(memProfile); err == nil {
+						pprof.Lookup("heap").WriteTo(f, 0)
+						f.Close()
+					}
+				}()
+			}
 			ho := agent.HostOptions{Version: version}
 			if testInput {
 				ho.Extra = append(ho.Extra, newLineSensor(cmd.InOrStdin()))
@@ -153,6 +162,7 @@ certificate file. There is no trust on first use.`,
 	}
 	run.Flags().StringVar(&dataDir, "data", "", "data directory (default from the configuration)")
 	run.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the agent to this file (for performance work)")
+	run.Flags().StringVar(&memProfile, "memprofile", "", "write a heap profile of the agent to this file when it stops (for performance work)")
 	run.Flags().DurationVar(&cpuProfileAfter, "cpuprofile-after", 0, "start the CPU profile this long after start")
 	run.Flags().BoolVar(&testInput, "test-input", false, "also record each line of standard input as an event and print \"durable EPOCH SEQ\" as the spool makes records durable (for tests)")
 	run.Flags().MarkHidden("test-input")

@@ -108,6 +108,9 @@ func runBenchAgent(ctx context.Context, agentBin string, duration, warmup time.D
 	if p := os.Getenv("VIGIL_AGENT_CPUPROFILE"); p != "" {
 		args = append(args, "--cpuprofile", p, "--cpuprofile-after", warmup.String())
 	}
+	if p := os.Getenv("VIGIL_AGENT_MEMPROFILE"); p != "" {
+		args = append(args, "--memprofile", p)
+	}
 	agent := exec.CommandContext(ctx, bin, args...)
 	if err := agent.Start(); err != nil {
 		return nil, err

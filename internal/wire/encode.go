@@ -84,8 +84,12 @@ func AppendJSON(dst []byte, b *Batch) []byte {
 
 var zstdEncoder = sync.OnceValue(func() *zstd.Encoder {
 	// EncodeAll is safe for concurrent use; the frame records the content
-	// size, so decoders know the output size up front.
-	e, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
+	// size, so decoders know the output size up front. A 512 KiB window:
+	// the default (8 MiB) kept a 16 MiB history buffer, two thirds of the
+	// agent's heap, for batches whose repeats (field names, paths, the
+	// same command lines) are kilobytes apart.
+	e, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1),
+		zstd.WithWindowSize(512<<10), zstd.WithLowerEncoderMem(true))
 	if err != nil {
 		panic("wire: zstd encoder options: " + err.Error())
 	}
