@@ -29,8 +29,9 @@ func TestCrashChild(t *testing.T) {
 	if dir == "" {
 		t.Skip("only run as TestCrash's child process")
 	}
-	bound := os.Getenv("VIGIL_SPOOL_CRASH_MODE") == "bound"
-	s, err := Open(crashOptions(dir, bound))
+	mode := os.Getenv("VIGIL_SPOOL_CRASH_MODE")
+	bound := mode == "bound"
+	s, err := Open(crashOptions(dir, mode))
 	if err != nil {
 		fmt.Printf("E %v\n", err)
 		os.Exit(3)
@@ -90,10 +91,13 @@ func TestCrashChild(t *testing.T) {
 	}
 }
 
-func crashOptions(dir string, bound bool) Options {
-	o := Options{Dir: dir, SegmentBytes: 64 << 10, SyncEvery: 5 * time.Millisecond, SyncEvents: 300}
-	if bound {
+func crashOptions(dir, mode string) Options {
+	o := Options{Dir: dir, SegmentBytes: 64 << 10, SyncEvery: 5 * time.Millisecond, SyncEvents: 300, AckEvery: -1}
+	switch mode {
+	case "bound":
 		o.MaxBytes = 256 << 10
+	case "lazyack":
+		o.AckEvery = 20 * time.Millisecond
 	}
 	return o
 }
@@ -106,11 +110,17 @@ func TestCrash(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns processes")
 	}
-	t.Run("ack", func(t *testing.T) { testCrash(t, false, 50) })
-	t.Run("bound", func(t *testing.T) { testCrash(t, true, 20) })
+	t.Run("ack", func(t *testing.T) { testCrash(t, "ack", 50) })
+	t.Run("lazyack", func(t *testing.T) { testCrash(t, "lazyack", 20) })
+	t.Run("bound", func(t *testing.T) { testCrash(t, "bound", 20) })
 }
 
-func testCrash(t *testing.T, bound bool, kills int) {
+// testCrash runs mode "ack" (meta written at every acknowledgement, which
+// must survive), "lazyack" (meta written by the committer every 20 ms: an
+// acknowledgement may be lost, a record never) or "bound" (no acks, a small
+// bound).
+func testCrash(t *testing.T, mode string, kills int) {
+	bound := mode == "bound"
 	dir := t.TempDir()
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
@@ -121,9 +131,7 @@ func testCrash(t *testing.T, bound bool, kills int) {
 	for run := range kills {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
 		cmd.Env = append(os.Environ(), "VIGIL_SPOOL_CRASH_DIR="+dir)
-		if bound {
-			cmd.Env = append(cmd.Env, "VIGIL_SPOOL_CRASH_MODE=bound")
-		}
+		cmd.Env = append(cmd.Env, "VIGIL_SPOOL_CRASH_MODE="+mode)
 		out, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -190,7 +198,7 @@ func testCrash(t *testing.T, bound bool, kills int) {
 			}
 		}
 
-		s, err := Open(crashOptions(dir, bound))
+		s, err := Open(crashOptions(dir, mode))
 		if err != nil {
 			t.Fatalf("run %d: reopen: %v", run, err)
 		}
@@ -200,7 +208,7 @@ func testCrash(t *testing.T, bound bool, kills int) {
 			t.Fatalf("run %d: epoch changed", run)
 		}
 		st := s.Stats()
-		if st.Durable < maxDurable || st.Acked < maxAcked {
+		if st.Durable < maxDurable || (mode != "lazyack" && st.Acked < maxAcked) {
 			t.Fatalf("run %d: stats %+v, child reported durable %d, acked %d", run, st, maxDurable, maxAcked)
 		}
 		if st.Durable < lastSeen {
@@ -235,7 +243,7 @@ func testCrash(t *testing.T, bound bool, kills int) {
 		t.Fatalf("the child made progress in only %d of %d runs", progress, kills)
 	}
 	if bound {
-		s := mustOpen(t, crashOptions(dir, bound))
+		s := mustOpen(t, crashOptions(dir, mode))
 		defer s.Close()
 		if s.Stats().Dropped == 0 {
 			t.Fatal("bound mode dropped nothing")

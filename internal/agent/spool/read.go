@@ -144,8 +144,9 @@ func (s *Spool) corrupt(seg *segment, seq uint64, err error) error {
 }
 
 // Ack records that every record with a sequence number ≤ through was
-// delivered. It is persisted (fsynced) before Ack returns; segments holding
-// only acknowledged records are then deleted. Acking a number the spool has
+// delivered. When that lets segments go, meta is persisted (fsynced) before
+// Ack returns and the segments are then deleted; otherwise meta is written
+// by the committer within Options.AckEvery. Acking a number the spool has
 // not yet reported durable is an error.
 func (s *Spool) Ack(through uint64) error {
 	s.mu.Lock()
@@ -173,6 +174,9 @@ func (s *Spool) Ack(through uint64) error {
 		s.segs = s.segs[1:]
 	}
 	s.mu.Unlock()
+	if len(doomed) == 0 && s.opts.AckEvery > 0 {
+		return nil // written by the committer within AckEvery (persistAcks)
+	}
 	if err := s.persist(gen); err != nil {
 		return err
 	}

@@ -28,7 +28,13 @@ type Options struct {
 	SegmentBytes int64         // segment file size before rotation; default 64 MiB
 	SyncEvery    time.Duration // longest wait before a group commit; default 200 ms
 	SyncEvents   int           // records that trigger a group commit; default 1,000
-	Now          func() time.Time
+	// AckEvery is the longest an acknowledgement that deletes no segment
+	// waits before meta is written (at the next group commit tick); default
+	// 5 s; negative writes meta at every acknowledgement. A crash loses at
+	// most this much acknowledgement progress: those records are sent
+	// again, and the server drops them by (agent, sequence).
+	AckEvery time.Duration
+	Now      func() time.Time
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -46,6 +52,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.SyncEvents == 0 {
 		o.SyncEvents = 1000
+	}
+	if o.AckEvery == 0 {
+		o.AckEvery = 5 * time.Second
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -94,7 +103,8 @@ type Spool struct {
 	syncMu sync.Mutex
 	// metaMu serialises meta file writes; it is taken before mu.
 	metaMu    sync.Mutex
-	metaGen   uint64 // generation of the state last written to disk
+	metaGen   uint64    // generation of the state last written to disk
+	metaAt    time.Time // when meta was last written
 	readMu    sync.Mutex
 	rd        reader // guarded by readMu
 	kick      chan struct{}
@@ -429,6 +439,7 @@ func (s *Spool) persist(gen uint64) error {
 		return err
 	}
 	s.metaGen = g
+	s.metaAt = time.Now()
 	return nil
 }
 
@@ -445,7 +456,23 @@ func (s *Spool) run() {
 		case <-s.kick:
 		}
 		s.commit() // a failure is sticky and reported by the next call
+		s.persistAcks(false)
 	}
+}
+
+// persistAcks writes meta when acknowledgements are waiting for it and,
+// unless now, AckEvery has passed since it was last written.
+func (s *Spool) persistAcks(now bool) error {
+	s.metaMu.Lock()
+	due := now || time.Since(s.metaAt) >= s.opts.AckEvery
+	s.metaMu.Unlock()
+	if !due {
+		return nil
+	}
+	s.mu.Lock()
+	g := s.gen
+	s.mu.Unlock()
+	return s.persist(g)
 }
 
 // Sync forces a group commit and returns once everything appended before it
@@ -546,7 +573,7 @@ func (s *Spool) Close() error {
 	s.mu.Unlock()
 	close(s.stop)
 	<-s.done
-	err := s.commit()
+	err := errors.Join(s.commit(), s.persistAcks(true))
 	s.syncMu.Lock()
 	s.readMu.Lock()
 	s.mu.Lock()
