@@ -1,7 +1,6 @@
 package fim
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -17,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vigil-edr/vigil/internal/agent/fdwait"
+	"github.com/vigil-edr/vigil/internal/agent/rawio"
 )
 
 // initFanotify creates the notification group: file handles of the
@@ -358,30 +358,29 @@ func (w *watcher) process(pid, pidfd int32, hasPidfd bool) proc {
 		return p // exited before the event was read
 	}
 	dir := "/proc/" + strconv.Itoa(int(pid))
-	image, err := os.Readlink(dir + "/exe")
+	// Raw system calls (package rawio): procfs, on the path of every change.
+	image, err := rawio.Readlink(dir+"/exe", w.procBuf[:])
 	if err == nil {
 		p.image = strings.TrimSuffix(image, " (deleted)")
 	}
-	if uid, ok := euid(dir + "/status"); ok {
-		p.user = w.userName(uid)
+	if n, err := rawio.ReadFile(dir+"/status", w.procBuf[:]); err == nil {
+		if uid, ok := euid(w.procBuf[:n]); ok {
+			p.user = w.userName(uid)
+		}
 	}
-	if hasPidfd && unix.PidfdSendSignal(int(pidfd), 0, nil, 0) != nil {
-		p.image, p.user = "", ""
+	if hasPidfd {
+		if _, _, e := unix.RawSyscall6(unix.SYS_PIDFD_SEND_SIGNAL, uintptr(pidfd), 0, 0, 0, 0, 0); e != 0 {
+			p.image, p.user = "", ""
+		}
 	}
 	return p
 }
 
-// euid reads the effective uid from /proc/<pid>/status.
-func euid(status string) (uint32, bool) {
-	f, err := os.Open(status)
-	if err != nil {
-		return 0, false
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "Uid:"); ok {
-			ids := strings.Fields(rest)
+// euid returns the effective uid from the text of /proc/<pid>/status.
+func euid(status []byte) (uint32, bool) {
+	for line := range bytes.SplitSeq(status, []byte{'\n'}) {
+		if rest, ok := bytes.CutPrefix(line, []byte("Uid:")); ok {
+			ids := strings.Fields(string(rest))
 			if len(ids) < 2 {
 				return 0, false
 			}

@@ -74,6 +74,7 @@ type watcher struct {
 	pending  map[string]pending
 	users    map[uint32]string
 	procs    map[int32]proc // acting processes of the events of one read
+	procBuf  [4096]byte     // /proc reads of process
 	ev       event.Event
 	markErrs int
 	hashBuf  []byte

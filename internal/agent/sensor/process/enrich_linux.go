@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/vigil-edr/vigil/internal/agent/procfs"
+	"github.com/vigil-edr/vigil/internal/agent/rawio"
 )
 
 // parents remembers the Image and CommandLine of recent execs by pid, in a
@@ -98,7 +99,7 @@ type statBuf [2048]byte
 // value is left out rather than guessed.
 func (b *statBuf) startTime(pid, ppid, comm string) (start string, alive bool) {
 	// open+read+close into a reused buffer, as for the cgroup.
-	n, err := rawReadFile("/proc/"+pid+"/stat", b[:])
+	n, err := rawio.ReadFile("/proc/"+pid+"/stat", b[:])
 	if err != nil {
 		return "", false
 	}
@@ -131,7 +132,7 @@ const maxCgroups = 4096
 func (c *cgroups) lookup(pid string) (cgroupInfo, bool) {
 	// open+read+close into a reused buffer: on the hot path, and most
 	// short-lived processes are already gone (one failed open).
-	n, err := rawReadFile("/proc/"+pid+"/cgroup", c.buf[:])
+	n, err := rawio.ReadFile("/proc/"+pid+"/cgroup", c.buf[:])
 	if err != nil || n <= 0 {
 		return cgroupInfo{}, false
 	}
@@ -262,7 +263,7 @@ func newHasher(maxBytes int64, queue int) *hasher {
 // not be hashed (too big, queue full, cacheOnly).
 func (h *hasher) lookup(path string, cacheOnly bool) (sum string, job *hashJob, missing, ok bool) {
 	var st syscall.Stat_t
-	if path == "" || rawStat(path, &st) != nil {
+	if path == "" || rawio.Stat(path, &st) != nil {
 		return "", nil, true, false
 	}
 	if st.Mode&syscall.S_IFMT != syscall.S_IFREG || st.Size > h.maxBytes {
