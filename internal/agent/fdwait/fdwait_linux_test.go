@@ -54,3 +54,16 @@ func TestWait(t *testing.T) {
 		t.Fatalf("cancelled: Wait = %v, %v; want false, context.Canceled", ok, err)
 	}
 }
+
+func TestPause(t *testing.T) {
+	var p Pauser
+	start := time.Now()
+	if !p.Pause(context.Background(), 30*time.Millisecond) || time.Since(start) < 30*time.Millisecond {
+		t.Error("Pause(30 ms) returned early or false")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if p.Pause(ctx, time.Hour) {
+		t.Error("Pause with an ended context returned true")
+	}
+}

@@ -137,7 +137,7 @@ func (w *watcher) follow(ctx context.Context) error {
 	defer wait.Close()
 	buf := make([]byte, 256<<10)
 	last := time.Now()
-	var pauser *time.Timer
+	var pauser fdwait.Pauser
 	for ctx.Err() == nil {
 		n, err := unix.Read(w.fan, buf)
 		switch {
@@ -175,18 +175,8 @@ func (w *watcher) follow(ctx context.Context) error {
 		if w.s.opts.Throttle.On() {
 			pause = w.s.opts.ThrottleRound
 		}
-		if pause = time.Until(took.Add(pause)); pause > 0 {
-			if pauser == nil {
-				pauser = time.NewTimer(pause)
-			} else {
-				pauser.Reset(pause)
-			}
-			select {
-			case <-ctx.Done():
-				pauser.Stop()
-				return nil
-			case <-pauser.C:
-			}
+		if !pauser.Pause(ctx, time.Until(took.Add(pause))) {
+			return nil
 		}
 	}
 	return nil

@@ -84,7 +84,7 @@ func (s *Sensor) receive(ctx context.Context, a *auditConn, p *pipeline, o *outl
 	defer w.Close()
 	b := newBatch()
 	roundStart := time.Now()
-	var pauser *time.Timer
+	var pauser fdwait.Pauser
 	for ctx.Err() == nil {
 		p.cacheOnly = s.opts.Throttle.On()
 		n, err := b.recv(fd)
@@ -112,18 +112,8 @@ func (s *Sensor) receive(ctx context.Context, a *auditConn, p *pipeline, o *outl
 				s.slowed.Add(1)
 				pause = s.opts.ThrottleRound
 			}
-			if pause > 0 {
-				if pauser == nil {
-					pauser = time.NewTimer(pause)
-				} else {
-					pauser.Reset(pause)
-				}
-				select {
-				case <-ctx.Done():
-					pauser.Stop()
-					return nil
-				case <-pauser.C:
-				}
+			if !pauser.Pause(ctx, pause) {
+				return nil
 			}
 			roundStart = time.Now()
 			p.newRound()
