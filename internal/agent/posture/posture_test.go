@@ -290,8 +290,14 @@ func TestOSRegex(t *testing.T) {
 	}
 }
 
-// A policy that names no engine gets OS_Regex, as in Wazuh's SCA module.
+// A policy that names no engine gets OS_Regex, as in Wazuh's SCA module;
+// a check's regex_type other than pcre2 does too.
 func TestDefaultEngineIsOSRegex(t *testing.T) {
+	// OS_Regex reads \. as any character, so this matches "a.conf"; PCRE2
+	// would want a literal dot first.
+	if re, err := compileRegex(`\.+.conf$`, "PCRE"); err != nil || !re.MatchString("a.conf") {
+		t.Errorf("regex_type PCRE (not pcre2) is not read as OS_Regex: %v, %v", re, err)
+	}
 	for _, tc := range []struct{ header, want string }{
 		{"", "osregex"},
 		{"  regex_type: pcre2\n", "pcre2"},

@@ -256,7 +256,7 @@ func parseTerm(m, regexType string, statOK bool) (term, error) {
 // Matching is case-insensitive, as in Wazuh (OS_Regex always was; its PCRE2
 // engine compiles with PCRE2_CASELESS); a pattern may start with (?-i).
 func compileRegex(pat, regexType string) (*regexp.Regexp, error) {
-	if regexType == "osregex" {
+	if regexType != "pcre2" { // as Wazuh: any other value is OS_Regex
 		pat = fromOSRegex(pat)
 	} else if c := unsupportedPCRE(pat); c != "" {
 		return nil, ruleErr("regex %q uses %s, which RE2 does not support", clip(pat, 80), c)

@@ -1,7 +1,6 @@
 package rawio
 
 import (
-	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -31,19 +30,6 @@ func ReadFile(path string, buf []byte) (int, error) {
 		return 0, e
 	}
 	return int(n), nil
-}
-
-// Stat is stat(2), following symbolic links.
-func Stat(path string, st *syscall.Stat_t) error {
-	p, err := unix.BytePtrFromString(path)
-	if err != nil {
-		return err
-	}
-	if _, _, e := unix.RawSyscall6(unix.SYS_NEWFSTATAT, atFDCWD, uintptr(unsafe.Pointer(p)),
-		uintptr(unsafe.Pointer(st)), 0, 0, 0); e != 0 {
-		return e
-	}
-	return nil
 }
 
 // Readlink returns the target of the symbolic link path (at most len(buf)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -382,17 +381,11 @@ func euid(status []byte) (uint32, bool) {
 }
 
 func (w *watcher) userName(uid uint32) string {
-	if n, ok := w.users[uid]; ok {
+	id := strconv.FormatUint(uint64(uid), 10)
+	if n := w.users.Name(id); n != "" {
 		return n
 	}
-	name := strconv.FormatUint(uint64(uid), 10)
-	if u, err := user.LookupId(name); err == nil {
-		name = u.Username
-	}
-	if len(w.users) < 1024 {
-		w.users[uid] = name
-	}
-	return name
+	return id
 }
 
 // change handles an event other than a rename for path.

@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vigil-edr/vigil/internal/agent/usernames"
 	"github.com/vigil-edr/vigil/internal/event"
 )
 
@@ -72,7 +73,7 @@ type watcher struct {
 	marked   map[string]struct{} // marked directory paths
 	mounts   map[[8]byte]int     // fsid → an open directory on that filesystem, for open_by_handle_at
 	pending  map[string]pending
-	users    map[uint32]string
+	users    *usernames.Cache
 	procs    map[int32]proc // acting processes of the events of one read
 	procBuf  [4096]byte     // /proc reads of process
 	ev       event.Event
@@ -87,7 +88,7 @@ func (s *Sensor) Run(ctx context.Context, out func(*event.Event)) error {
 	w := &watcher{
 		s: s, out: out,
 		dirs: map[string]string{}, marked: map[string]struct{}{}, mounts: map[[8]byte]int{},
-		pending: map[string]pending{}, users: map[uint32]string{},
+		pending: map[string]pending{}, users: usernames.New("/etc/passwd"),
 		hashBuf: make([]byte, 64<<10), fan: -1,
 	}
 	if s.opts.StateDir != "" {

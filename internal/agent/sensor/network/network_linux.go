@@ -13,6 +13,7 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
 
+	"github.com/vigil-edr/vigil/internal/agent/fdwait"
 	"github.com/vigil-edr/vigil/internal/event"
 )
 
@@ -91,8 +92,7 @@ func (s *Sensor) runProbe(ctx context.Context, p *probe, diag *diagSock, out fun
 	// time. After a drain that took a quarter of the ring or more, the next
 	// comes after FlushEvery/10, so a burst is not dropped while a timer
 	// runs.
-	tick := time.NewTimer(0)
-	defer tick.Stop()
+	var pauser fdwait.Pauser
 	drained := 0
 	p.reader.SetDeadline(time.Unix(1, 0))
 	for {
@@ -111,11 +111,8 @@ func (s *Sensor) runProbe(ctx context.Context, p *probe, diag *diagSock, out fun
 				next /= 10
 			}
 			drained = 0
-			tick.Reset(next)
-			select {
-			case <-ctx.Done():
+			if !pauser.Pause(ctx, next) {
 				return nil
-			case <-tick.C:
 			}
 			continue
 		case err != nil:

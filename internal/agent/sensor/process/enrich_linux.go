@@ -263,7 +263,9 @@ func newHasher(maxBytes int64, queue int) *hasher {
 // not be hashed (too big, queue full, cacheOnly).
 func (h *hasher) lookup(path string, cacheOnly bool) (sum string, job *hashJob, missing, ok bool) {
 	var st syscall.Stat_t
-	if path == "" || rawio.Stat(path, &st) != nil {
+	// A normal system call, not rawio: the executable may be on a network
+	// or FUSE file system, where a stat can wait.
+	if path == "" || syscall.Stat(path, &st) != nil {
 		return "", nil, true, false
 	}
 	if st.Mode&syscall.S_IFMT != syscall.S_IFREG || st.Size > h.maxBytes {
